@@ -1,0 +1,334 @@
+"""Raw-code ingestion: folders / git repositories with a manifest, and Stack-v2-style tables.
+
+Why stream per language: ``raw_code`` is partitioned by language, so each partition walks the
+sources and reads only the files whose extension maps to it; memory is one batch of files.
+Nothing is dropped here: files that cannot be read are still emitted with ``read_error`` set, so
+preprocessing accounts for every file with a reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import hashlib
+import json
+import os
+import subprocess
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.json as pajson
+
+from opencoder_assets.core.languages import detect_language
+from opencoder_assets.core.schema import RAW_SCHEMA, stable_file_id
+
+#: Files larger than this are not read into memory (preprocessing drops them as too large).
+DEFAULT_READ_CAP = 8 * 1024 * 1024
+
+#: Directories that are never part of a repository's content.
+SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".pytest_cache", ".tox", ".venv"}
+
+
+class IngestError(ValueError):
+    """Bad input that cannot be ingested at all (e.g. a table missing a mapped column)."""
+
+
+@dataclass(frozen=True)
+class RepoMeta:
+    name: str
+    path: Path
+    stars: int | None
+    commit_time: dt.datetime | None
+    meta_source: str  # "manifest", "manifest+git", "git", "mtime", "none"
+
+
+@dataclass
+class TableMapping:
+    """Column names of a Stack-v2-style table (Parquet or JSONL)."""
+
+    content: str = "content"
+    path: str = "path"
+    repo: str = "repo_name"
+    stars: str | None = "stars"
+    commit_time: str | None = "commit_date"
+    file_id: str | None = None
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, str | None] | None) -> TableMapping:
+        base = cls()
+        for key, value in (mapping or {}).items():
+            if not hasattr(base, key):
+                raise IngestError(f"unknown column mapping key {key!r}; known: {list(vars(base))}")
+            setattr(base, key, value)
+        return base
+
+
+@dataclass
+class IngestStats:
+    files_seen: int = 0
+    rows: int = 0
+    read_errors: dict[str, int] = field(default_factory=dict)
+    repos_without_manifest: list[str] = field(default_factory=list)
+    skipped_symlinked_dirs: int = 0
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    if isinstance(value, (int, float)):
+        return dt.datetime.fromtimestamp(float(value), tz=dt.timezone.utc)
+    text = str(value).strip().replace("Z", "+00:00")
+    parsed = dt.datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+def git_commit_time(repo_path: Path) -> dt.datetime | None:
+    """Latest commit time of a git working tree, or None when it is not a repository."""
+    if not (repo_path / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(repo_path), "log", "-1", "--format=%cI"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return _parse_time(out) if out else None
+
+
+def load_manifest(manifest: str | Path | None) -> dict[str, dict[str, Any]]:
+    """Manifest: JSON ``{"repos": [{"name", "stars", "commit_time", "path"?}]}`` or JSONL rows."""
+    if not manifest:
+        return {}
+    path = Path(manifest)
+    text = path.read_text(encoding="utf-8")
+    try:
+        doc = json.loads(text)
+        rows = doc["repos"] if isinstance(doc, dict) else doc
+    except json.JSONDecodeError:
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    out: dict[str, dict[str, Any]] = {}
+    for i, row in enumerate(rows):
+        if "name" not in row:
+            raise IngestError(f"{path}: manifest entry #{i} has no 'name': {row!r}")
+        out[str(row["name"])] = row
+    return out
+
+
+def discover_repos(root: str | Path, manifest: Mapping[str, Mapping[str, Any]]) -> tuple[list[RepoMeta], list[str]]:
+    """Every immediate sub-directory of ``root`` is a repository (plus manifest entries with a path)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise IngestError(f"code folder {root} does not exist or is not a directory")
+    paths: dict[str, Path] = {}
+    for child in sorted(root.iterdir()):
+        if child.is_dir() and not child.is_symlink() and child.name not in SKIP_DIRS:
+            paths[child.name] = child
+    for name, row in manifest.items():
+        if row.get("path"):
+            paths[name] = (root / row["path"]).resolve() if not os.path.isabs(row["path"]) else Path(row["path"])
+    repos, missing = [], []
+    for name in sorted(paths):
+        row = manifest.get(name)
+        git_time = git_commit_time(paths[name])
+        if row is None:
+            missing.append(name)
+            repos.append(RepoMeta(name, paths[name], None, git_time, "git" if git_time else "none"))
+            continue
+        commit_time = _parse_time(row.get("commit_time")) or git_time
+        source = "manifest" if row.get("commit_time") else ("manifest+git" if git_time else "manifest")
+        stars = row.get("stars")
+        repos.append(RepoMeta(name, paths[name], int(stars) if stars is not None else None, commit_time, source))
+    return repos, missing
+
+
+def _errno_reason(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symlink_loop"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission_denied"
+    if exc.errno == errno.ENOENT:
+        return "dangling_symlink"
+    return f"os_error_{errno.errorcode.get(exc.errno or 0, 'unknown').lower()}"
+
+
+def iter_repo_files(repo: RepoMeta, stats: IngestStats) -> Iterator[tuple[str, Path]]:
+    """(relative path, absolute path) of every file, sorted for determinism; dir symlinks skipped."""
+    for dirpath, dirnames, filenames in os.walk(repo.path, followlinks=False):
+        keep = []
+        for d in sorted(dirnames):
+            if d in SKIP_DIRS:
+                continue
+            if os.path.islink(os.path.join(dirpath, d)):
+                stats.skipped_symlinked_dirs += 1
+                continue
+            keep.append(d)
+        dirnames[:] = keep
+        for name in sorted(filenames):
+            full = Path(dirpath) / name
+            yield full.relative_to(repo.path).as_posix(), full
+
+
+def _read_file(full: Path, read_cap: int) -> tuple[bytes | None, int, str | None]:
+    """(bytes or None, size, error reason). Files over the cap are sized but not read."""
+    try:
+        size = full.stat().st_size  # follows symlinks: a loop raises ELOOP here
+        if size > read_cap:
+            return None, size, "over_read_cap"
+        with open(full, "rb") as fh:
+            data = fh.read(read_cap + 1)
+        if len(data) > read_cap:
+            return None, len(data), "over_read_cap"
+        return data, len(data), None
+    except OSError as exc:
+        return None, 0, _errno_reason(exc)
+
+
+def _row(
+    *, source: str, repo: str | None, path: str, lang: Any, stars: int | None,
+    commit_time: dt.datetime | None, data: bytes | None, size: int, error: str | None,
+    file_id: str | None = None,
+) -> dict[str, Any]:
+    ext = path.rsplit("/", 1)[-1]
+    ext = ext.rsplit(".", 1)[1] if "." in ext.lstrip(".") else ""
+    return {
+        "file_id": file_id or stable_file_id(source, repo, path),
+        "source": source,
+        "repo": repo,
+        "path": path,
+        "language": lang.name,
+        "doc_type": lang.doc_type,
+        "ext": ext,
+        "size_bytes": size,
+        "sha256": hashlib.sha256(data).hexdigest() if data is not None else None,
+        "stars": stars,
+        "commit_time": commit_time,
+        "read_error": error,
+        "raw": data,
+    }
+
+
+def iter_folder_batches(
+    root: str | Path,
+    *,
+    partition: str,
+    manifest: str | Path | None = None,
+    source_name: str | None = None,
+    read_cap: int = DEFAULT_READ_CAP,
+    batch_rows: int = 2000,
+    stats: IngestStats | None = None,
+) -> Iterator[pa.Table]:
+    """Yield RAW_SCHEMA tables with the files of ``partition`` found under ``root``'s repositories."""
+    stats = stats if stats is not None else IngestStats()
+    source = source_name or f"folder:{Path(root).name}"
+    repos, missing = discover_repos(root, load_manifest(manifest))
+    stats.repos_without_manifest.extend(missing)
+    rows: list[dict[str, Any]] = []
+    for repo in repos:
+        for rel, full in iter_repo_files(repo, stats):
+            lang = detect_language(rel)
+            if lang.partition != partition:
+                continue
+            stats.files_seen += 1
+            data, size, error = _read_file(full, read_cap)
+            if error:
+                stats.read_errors[error] = stats.read_errors.get(error, 0) + 1
+            rows.append(
+                _row(source=source, repo=repo.name, path=rel, lang=lang, stars=repo.stars,
+                     commit_time=repo.commit_time, data=data, size=size, error=error)
+            )
+            if len(rows) >= batch_rows:
+                stats.rows += len(rows)
+                yield pa.Table.from_pylist(rows, schema=RAW_SCHEMA)
+                rows = []
+    if rows:
+        stats.rows += len(rows)
+        yield pa.Table.from_pylist(rows, schema=RAW_SCHEMA)
+
+
+def _open_table_batches(path: Path, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
+    suffix = "".join(path.suffixes[-2:]).lower()
+    if path.suffix.lower() == ".parquet":
+        dataset = pads.dataset(str(path), format="parquet")
+        names = set(dataset.schema.names)
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise IngestError(f"{path}: missing column(s) {missing}; the file has {sorted(names)}")
+        yield from dataset.to_batches(columns=columns, batch_size=batch_rows)
+    elif suffix.endswith((".jsonl", ".json", ".ndjson")):
+        reader = pajson.open_json(str(path), read_options=pajson.ReadOptions(block_size=16 << 20))
+        first = True
+        for batch in reader:
+            if first:
+                missing = [c for c in columns if c not in batch.schema.names]
+                if missing:
+                    raise IngestError(
+                        f"{path}: missing column(s) {missing}; the file has {sorted(batch.schema.names)}"
+                    )
+                first = False
+            yield batch.select(columns)
+    else:
+        raise IngestError(f"{path}: unsupported table format (use .parquet or .jsonl)")
+
+
+def iter_table_batches(
+    paths: list[str | Path],
+    *,
+    partition: str,
+    mapping: TableMapping | None = None,
+    read_cap: int = DEFAULT_READ_CAP,
+    batch_rows: int = 2000,
+    stats: IngestStats | None = None,
+) -> Iterator[pa.Table]:
+    """Yield RAW_SCHEMA tables for rows of Stack-v2-style Parquet/JSONL files in ``partition``."""
+    stats = stats if stats is not None else IngestStats()
+    m = mapping or TableMapping()
+    columns = [c for c in (m.content, m.path, m.repo, m.stars, m.commit_time, m.file_id) if c]
+    for table_path in sorted(Path(p) for p in paths):
+        source = f"table:{table_path.name}"
+        row_index = 0
+        for batch in _open_table_batches(table_path, columns, batch_rows):
+            data = batch.to_pydict()
+            rows = []
+            for i in range(batch.num_rows):
+                row_index += 1
+                path = data[m.path][i]
+                if path is None:
+                    raise IngestError(f"{table_path}: row {row_index} has a null {m.path!r}")
+                lang = detect_language(path)
+                if lang.partition != partition:
+                    continue
+                stats.files_seen += 1
+                content = data[m.content][i]
+                raw = content.encode("utf-8", "surrogatepass") if isinstance(content, str) else content
+                error = None
+                if raw is None:
+                    error = "null_content"
+                elif len(raw) > read_cap:
+                    error = "over_read_cap"
+                size = len(raw) if raw is not None else 0
+                if error:
+                    stats.read_errors[error] = stats.read_errors.get(error, 0) + 1
+                stars = data[m.stars][i] if m.stars else None
+                try:
+                    commit_time = _parse_time(data[m.commit_time][i]) if m.commit_time else None
+                except ValueError as exc:
+                    raise IngestError(f"{table_path}: row {row_index}: bad {m.commit_time!r}: {exc}") from exc
+                rows.append(
+                    _row(source=source, repo=data[m.repo][i], path=path, lang=lang,
+                         stars=int(stars) if stars is not None else None, commit_time=commit_time,
+                         data=None if error else raw, size=size, error=error,
+                         file_id=str(data[m.file_id][i]) if m.file_id else None)
+                )
+            if rows:
+                stats.rows += len(rows)
+                yield pa.Table.from_pylist(rows, schema=RAW_SCHEMA)

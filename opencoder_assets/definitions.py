@@ -1,0 +1,43 @@
+"""The Dagster ``Definitions``: every asset, check, job, schedule, sensor and resource."""
+
+from __future__ import annotations
+
+from dagster import AssetsDefinition, Definitions, define_asset_job, load_assets_from_modules
+
+from opencoder_assets.assets import ingestion
+from opencoder_assets.partitions import language_partitions
+from resources import CodeSources, CorpusStorage, MetricsStore, PipelineSettings
+
+#: The per-language code pipeline, in recipe order.
+code_assets: list[AssetsDefinition] = list(load_assets_from_modules([ingestion]))
+
+refinecode_job = define_asset_job(
+    "refinecode_job",
+    selection=[a.key for a in code_assets],
+    partitions_def=language_partitions,
+    description="Raw code -> RefineCode corpus for one language partition.",
+)
+
+
+def build_resources() -> dict:
+    return {
+        "sources": CodeSources(),
+        "storage": CorpusStorage(),
+        "metrics": MetricsStore(),
+        "settings": PipelineSettings(),
+    }
+
+
+def pipeline_assets_for(selection: str | None = None) -> list[AssetsDefinition]:
+    """The code assets, optionally restricted to comma-separated asset names."""
+    if not selection:
+        return code_assets
+    wanted = set(selection.split(","))
+    return [a for a in code_assets if a.key.to_user_string() in wanted]
+
+
+defs = Definitions(
+    assets=[*code_assets],
+    jobs=[refinecode_job],
+    resources=build_resources(),
+)
