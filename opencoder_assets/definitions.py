@@ -5,7 +5,6 @@ from __future__ import annotations
 from dagster import AssetsDefinition, Definitions, define_asset_job, load_assets_from_modules
 
 from opencoder_assets.assets import ingestion
-from opencoder_assets.partitions import language_partitions
 from resources import CodeSources, CorpusStorage, MetricsStore, PipelineSettings
 
 #: The per-language code pipeline, in recipe order.
@@ -14,7 +13,6 @@ code_assets: list[AssetsDefinition] = list(load_assets_from_modules([ingestion])
 refinecode_job = define_asset_job(
     "refinecode_job",
     selection=[a.key for a in code_assets],
-    partitions_def=language_partitions,
     description="Raw code -> RefineCode corpus for one language partition.",
 )
 

@@ -78,7 +78,7 @@ class MetricsStore(ConfigurableResource):
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise TimeoutError(f"metrics store {path} stayed locked for {self.lock_timeout_s}s")
+                        raise TimeoutError(f"metrics store {path} stayed locked for {self.lock_timeout_s}s") from None
                     time.sleep(0.05)
             try:
                 con = duckdb.connect(str(path))

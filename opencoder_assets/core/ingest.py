@@ -110,6 +110,8 @@ def load_manifest(manifest: str | Path | None) -> dict[str, dict[str, Any]]:
     if not manifest:
         return {}
     path = Path(manifest)
+    if not path.is_file():
+        raise IngestError(f"manifest {path} does not exist (set CodeSources.manifest to null to ingest without one)")
     text = path.read_text(encoding="utf-8")
     try:
         doc = json.loads(text)

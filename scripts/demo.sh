@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up, gather the small default corpus from this machine, and run the main job on it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/.dagster_home}"
+mkdir -p "$DAGSTER_HOME"; touch "$DAGSTER_HOME/dagster.yaml"
+exec .venv/bin/opencoder demo "$@"
