@@ -40,9 +40,16 @@ def _run(partitions: list[str], selection: str | None = None) -> int:
     from opencoder_assets.definitions import defs, pipeline_assets_for
 
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
-    assets = pipeline_assets_for(selection)
+    assets = [a for a in pipeline_assets_for(selection) if a.partitions_def is not None]
+    index_assets = [a for a in pipeline_assets_for(selection) if a.partitions_def is None]
     resources = defs.resources
     failed = 0
+    if index_assets:
+        t0 = time.perf_counter()
+        result = materialize(index_assets, instance=instance, resources=resources, raise_on_error=False)
+        print(f"[{'ok' if result.success else 'FAILED'}] source_index {time.perf_counter() - t0:6.1f}s")
+        if not result.success:
+            return 1
     for partition in partitions:
         t0 = time.perf_counter()
         result = materialize(assets, instance=instance, partition_key=partition, resources=resources,

@@ -10,9 +10,15 @@ from resources import CodeSources, CorpusStorage, MetricsStore, PipelineSettings
 #: The per-language code pipeline, in recipe order.
 code_assets: list[AssetsDefinition] = list(load_assets_from_modules([ingestion]))
 
+#: Partitioned assets of the code pipeline (source_index is global and runs before them).
+partitioned_code_assets = [a for a in code_assets if a.partitions_def is not None]
+
+source_index_job = define_asset_job("source_index_job", selection=["source_index"],
+                                    description="Re-walk the input folders.")
+
 refinecode_job = define_asset_job(
     "refinecode_job",
-    selection=[a.key for a in code_assets],
+    selection=[a.key for a in partitioned_code_assets],
     description="Raw code -> RefineCode corpus for one language partition.",
 )
 
@@ -36,6 +42,6 @@ def pipeline_assets_for(selection: str | None = None) -> list[AssetsDefinition]:
 
 defs = Definitions(
     assets=[*code_assets],
-    jobs=[refinecode_job],
+    jobs=[source_index_job, refinecode_job],
     resources=build_resources(),
 )

@@ -19,6 +19,15 @@ from tests.conftest import copy_into, stdlib_files
 
 INGEST_ASSETS = [a for a in code_assets if a.key.to_user_string() in
                  {"raw_code", "preprocessed_code", "exact_deduped_code"}]
+SOURCE_INDEX = [a for a in code_assets if a.key.to_user_string() == "source_index"]
+
+
+def run_ingest(resources, partition: str = "python"):
+    """source_index (global) then the partitioned steps, as the UI or the CLI would."""
+    index = materialize(SOURCE_INDEX, resources=resources)
+    assert index.success
+    result = materialize(INGEST_ASSETS, resources=resources, partition_key=partition)
+    return index, result
 
 
 def _git_repo(path: Path, when: str) -> None:
@@ -77,7 +86,7 @@ def bad_corpus(tmp_path: Path) -> tuple[Path, Path]:
 def test_folder_ingestion_survives_bad_input(bad_corpus, pipeline_resources):
     root, manifest = bad_corpus
     res = pipeline_resources([root], manifest)
-    result = materialize(INGEST_ASSETS, resources=res, partition_key="python")
+    index, result = run_ingest(res)
     assert result.success
     metrics = res["metrics"]
     pre = _decisions(metrics, "preprocessed_code")
@@ -96,8 +105,8 @@ def test_folder_ingestion_survives_bad_input(bad_corpus, pipeline_resources):
     assert len(gamma) == 2 and all(r["stars"] is None for r in gamma)
     assert gamma[0]["commit_time"] == dt.datetime(2021, 5, 6, 7, 8, 9, tzinfo=dt.timezone.utc)
     mats = {e.asset_key.to_user_string(): e.materialization.metadata
-            for e in result.get_asset_materialization_events()}
-    assert mats["raw_code"]["repos_without_manifest"].value == ["gamma"]
+            for e in [*index.get_asset_materialization_events(), *result.get_asset_materialization_events()]}
+    assert mats["source_index"]["repos_without_manifest"].value == ["gamma"]
     assert "invalid_utf8" in mats["preprocessed_code"]["drop_reasons"].value
     _assert_accounting(metrics)
 
@@ -105,7 +114,7 @@ def test_folder_ingestion_survives_bad_input(bad_corpus, pipeline_resources):
 def test_exact_dedup_keeps_top_ranked_copy_and_records_pair(bad_corpus, pipeline_resources):
     root, manifest = bad_corpus
     res = pipeline_resources([root], manifest)
-    assert materialize(INGEST_ASSETS, resources=res, partition_key="python").success
+    assert run_ingest(res)[1].success
     ex = _decisions(res["metrics"], "exact_deduped_code")
     real = stdlib_files(12)
     ids = dict(res["metrics"].query(
@@ -137,7 +146,7 @@ def test_exact_dedup_tie_breaks_commit_time_then_file_id(tmp_path, pipeline_reso
         {"name": "r3", "stars": 5, "commit_time": "2022-01-01T00:00:00Z"},
     ]}))
     res = pipeline_resources([root], manifest)
-    assert materialize(INGEST_ASSETS, resources=res, partition_key="python").success
+    assert run_ingest(res)[1].success
     rows = res["metrics"].query(
         "SELECT repo, file_id, decision FROM file_decisions WHERE step='exact_deduped_code' ORDER BY repo")
     by_repo = {r[0]: (r[1], r[2]) for r in rows}
@@ -168,7 +177,7 @@ def test_parquet_source_with_column_mapping(tmp_path, pipeline_resources):
 
     res["sources"] = CodeSources(folders=[], manifest=None, tables=[str(table)],
                                  column_map={"stars": "star_events_count", "commit_time": "committer_date"})
-    assert materialize(INGEST_ASSETS, resources=res, partition_key="python").success
+    assert run_ingest(res)[1].success
     ex = _decisions(res["metrics"], "exact_deduped_code")
     assert len(ex) == 7
     first = stdlib_files(6, start=20)[0].name
@@ -195,10 +204,10 @@ def test_rematerialize_replaces_partition_atomically(tmp_path, pipeline_resource
     root = tmp_path / "repos"
     copy_into(root / "a", stdlib_files(5))
     res = pipeline_resources([root], None)
-    assert materialize(INGEST_ASSETS, resources=res, partition_key="python").success
+    assert run_ingest(res)[1].success
     first = res["storage"].current_dir("exact_deduped_code", "python")
     copy_into(root / "a", stdlib_files(3, start=5))
-    assert materialize(INGEST_ASSETS, resources=res, partition_key="python").success
+    assert run_ingest(res)[1].success
     second = res["storage"].current_dir("exact_deduped_code", "python")
     assert first != second and not first.exists()
     assert pq.read_table(res["storage"].shards("exact_deduped_code", "python")).num_rows == 8
@@ -232,6 +241,9 @@ def test_parallel_partition_runs_multiprocess_executor(tmp_path):
     from dagster import DagsterInstance
 
     DagsterInstance.from_config(str(tmp_path / "home")).dispose()  # create the run DB once, not racily
+    dagster = str(Path(os.sys.executable).parent / "dagster")
+    subprocess.run([dagster, "job", "execute", "-m", "opencoder_assets.definitions", "-j", "source_index_job"],
+                   env=env, check=True, capture_output=True)
     procs = [
         subprocess.Popen(
             [str(Path(os.sys.executable).parent / "dagster"), "job", "execute", "-m", "opencoder_assets.definitions",

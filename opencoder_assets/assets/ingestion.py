@@ -2,14 +2,24 @@
 
 
 import itertools
+from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from opencoder_assets.assets.common import StepTally, publish_step, read_batches, run_streaming_step
 from opencoder_assets.core.exact_dedup import KEEP_ORDER, exact_dedup
-from opencoder_assets.core.ingest import IngestStats, TableMapping, iter_folder_batches, iter_table_batches
+from opencoder_assets.core.ingest import (
+    INDEX_SCHEMA,
+    IngestStats,
+    TableMapping,
+    iter_folder_index,
+    iter_indexed_file_batches,
+    iter_table_batches,
+)
 from opencoder_assets.core.preprocess import preprocess_batch
 from opencoder_assets.core.schema import DECISION_SCHEMA, RAW_SCHEMA
 from opencoder_assets.partitions import language_partitions
@@ -34,11 +44,62 @@ def _all_kept(batch: pa.Table) -> tuple[pa.Table, pa.Table]:
 
 
 @asset(
+    group_name="code",
+    description="One walk over the configured folders: every file with repo, language, partition, "
+    "stars and commit time. raw_code partitions read their rows from it; sensors diff it.",
+)
+def source_index(
+    context: AssetExecutionContext,
+    sources: CodeSources,
+    storage: CorpusStorage,
+) -> MaterializeResult:
+    stats = IngestStats()
+    writer = storage.writer("source_index", None)
+    try:
+        n = 0
+        per_partition: Counter = Counter()
+        with pq.ParquetWriter(writer.shard_path(0), INDEX_SCHEMA) as out:
+            for folder in sources.folders:
+                if not Path(folder).exists() and sources.tables:
+                    context.log.warning(f"folder {folder} does not exist; only tables will be ingested")
+                    continue
+                for table in iter_folder_index(folder, manifest=sources.manifest, stats=stats):
+                    out.write_table(table)
+                    n += table.num_rows
+                    per_partition.update(table["partition"].to_pylist())
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    for repo in sorted(set(stats.repos_without_manifest)):
+        context.log.warning(f"repo {repo!r} has no manifest entry: stars unknown, commit time from git if any")
+    table_md = "\n".join(["| partition | files |", "|---|---:|"] +
+                         [f"| {p} | {c} |" for p, c in per_partition.most_common()])
+    return MaterializeResult(metadata={
+        "files": MetadataValue.int(n),
+        "files_per_partition": MetadataValue.md(table_md),
+        "partitions_with_files": MetadataValue.json(sorted(per_partition)),
+        "repos_without_manifest": MetadataValue.json(sorted(set(stats.repos_without_manifest))),
+        "skipped_symlinked_dirs": MetadataValue.int(stats.skipped_symlinked_dirs),
+        "data_path": MetadataValue.path(str(writer.path)),
+    })
+
+
+def _index_rows(storage: CorpusStorage, partition: str, batch_rows: int):
+    if not storage.has("source_index", None):
+        return
+    dataset = pads.dataset([str(p) for p in storage.shards("source_index", None)], format="parquet")
+    yield from (pa.Table.from_batches([b]) for b in
+                dataset.to_batches(filter=pads.field("partition") == partition, batch_size=batch_rows))
+
+
+@asset(
     partitions_def=language_partitions,
     group_name="code",
-    description="Every file of the configured folders/tables whose extension maps to this language "
-    "partition, with repo metadata (stars, commit time), sha256 and undecoded bytes. Nothing is "
-    "dropped here; unreadable files carry `read_error`.",
+    deps=[source_index],
+    description="Every file of the configured folders (via source_index) and tables whose extension "
+    "maps to this language partition, with repo metadata (stars, commit time), sha256 and undecoded "
+    "bytes. Nothing is dropped here; unreadable files carry `read_error`.",
 )
 def raw_code(
     context: AssetExecutionContext,
@@ -50,31 +111,22 @@ def raw_code(
     partition = context.partition_key
     stats = IngestStats()
     mapping = TableMapping.from_mapping(sources.column_map)
-    folder_batches = (
-        iter_folder_batches(
-            folder, partition=partition, manifest=sources.manifest, read_cap=sources.read_cap_bytes,
-            batch_rows=settings.batch_rows, stats=stats,
-        )
-        for folder in sources.folders
-        if Path(folder).exists() or not sources.tables
+    if sources.folders and not storage.has("source_index", None):
+        raise FileNotFoundError("source_index has not been materialized; materialize it before raw_code")
+    folder_batches = iter_indexed_file_batches(
+        _index_rows(storage, partition, settings.batch_rows), read_cap=sources.read_cap_bytes,
+        batch_rows=settings.batch_rows, stats=stats,
     )
     table_batches = iter_table_batches(
         sources.tables, partition=partition, mapping=mapping, read_cap=sources.read_cap_bytes,
         batch_rows=settings.batch_rows, stats=stats,
     )
-    batches = itertools.chain(itertools.chain.from_iterable(folder_batches), table_batches)
-    result = run_streaming_step(
-        context, step="raw_code", partition=partition, batches=batches, fn=_all_kept,
+    return run_streaming_step(
+        context, step="raw_code", partition=partition,
+        batches=itertools.chain(folder_batches, table_batches), fn=_all_kept,
         storage=storage, metrics=metrics, out_schema=RAW_SCHEMA,
-        extra_metadata=lambda t: {
-            "read_errors": MetadataValue.json(stats.read_errors),
-            "repos_without_manifest": MetadataValue.json(sorted(set(stats.repos_without_manifest))),
-            "skipped_symlinked_dirs": MetadataValue.int(stats.skipped_symlinked_dirs),
-        },
+        extra_metadata=lambda t: {"read_errors": MetadataValue.json(stats.read_errors)},
     )
-    for repo in sorted(set(stats.repos_without_manifest)):
-        context.log.warning(f"repo {repo!r} has no manifest entry: stars unknown, commit time from git if any")
-    return result
 
 
 @asset(

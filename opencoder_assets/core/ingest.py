@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.dataset as pads
 import pyarrow.json as pajson
 
@@ -219,6 +220,88 @@ def _row(
     }
 
 
+INDEX_SCHEMA = pa.schema([
+    pa.field("source", pa.string()),
+    pa.field("repo", pa.string()),
+    pa.field("path", pa.string()),
+    pa.field("abs_path", pa.string()),
+    pa.field("language", pa.string()),
+    pa.field("doc_type", pa.string()),
+    pa.field("partition", pa.string()),
+    pa.field("stars", pa.int64()),
+    pa.field("commit_time", pa.timestamp("us", tz="UTC")),
+])
+
+
+def iter_folder_index(
+    root: str | Path,
+    *,
+    manifest: str | Path | None = None,
+    source_name: str | None = None,
+    stats: IngestStats | None = None,
+    batch_rows: int = 50_000,
+) -> Iterator[pa.Table]:
+    """Walk ``root``'s repositories once and list every file with its language partition.
+
+    Why an index: the walk (and git metadata) is paid once, then every language partition of
+    ``raw_code`` reads only its own rows; new repos show up as new index rows for sensors.
+    """
+    stats = stats if stats is not None else IngestStats()
+    source = source_name or f"folder:{Path(root).name}"
+    repos, missing = discover_repos(root, load_manifest(manifest))
+    stats.repos_without_manifest.extend(missing)
+    cols: dict[str, list] = {name: [] for name in INDEX_SCHEMA.names}
+    for repo in repos:
+        for rel, full in iter_repo_files(repo, stats):
+            lang = detect_language(rel)
+            stats.files_seen += 1
+            for key, value in (("source", source), ("repo", repo.name), ("path", rel), ("abs_path", str(full)),
+                               ("language", lang.name), ("doc_type", lang.doc_type),
+                               ("partition", lang.partition), ("stars", repo.stars),
+                               ("commit_time", repo.commit_time)):
+                cols[key].append(value)
+            if len(cols["path"]) >= batch_rows:
+                yield pa.table(cols, schema=INDEX_SCHEMA)
+                cols = {name: [] for name in INDEX_SCHEMA.names}
+    if cols["path"]:
+        yield pa.table(cols, schema=INDEX_SCHEMA)
+
+
+def iter_indexed_file_batches(
+    index_rows: Iterator[pa.Table],
+    *,
+    read_cap: int = DEFAULT_READ_CAP,
+    batch_rows: int = 2000,
+    stats: IngestStats | None = None,
+) -> Iterator[pa.Table]:
+    """Read the files listed in index rows (already filtered to one partition) as RAW_SCHEMA."""
+    stats = stats if stats is not None else IngestStats()
+    rows: list[dict[str, Any]] = []
+    for table in index_rows:
+        d = table.to_pydict()
+        for i in range(table.num_rows):
+            data, size, error = _read_file(Path(d["abs_path"][i]), read_cap)
+            if error:
+                stats.read_errors[error] = stats.read_errors.get(error, 0) + 1
+            lang = _IndexedLang(d["language"][i], d["doc_type"][i])
+            rows.append(_row(source=d["source"][i], repo=d["repo"][i], path=d["path"][i], lang=lang,
+                             stars=d["stars"][i], commit_time=d["commit_time"][i], data=data, size=size,
+                             error=error))
+            if len(rows) >= batch_rows:
+                stats.rows += len(rows)
+                yield pa.Table.from_pylist(rows, schema=RAW_SCHEMA)
+                rows = []
+    if rows:
+        stats.rows += len(rows)
+        yield pa.Table.from_pylist(rows, schema=RAW_SCHEMA)
+
+
+@dataclass(frozen=True)
+class _IndexedLang:
+    name: str
+    doc_type: str
+
+
 def iter_folder_batches(
     root: str | Path,
     *,
@@ -229,32 +312,13 @@ def iter_folder_batches(
     batch_rows: int = 2000,
     stats: IngestStats | None = None,
 ) -> Iterator[pa.Table]:
-    """Yield RAW_SCHEMA tables with the files of ``partition`` found under ``root``'s repositories."""
+    """Walk + read in one go (no index): RAW_SCHEMA tables for ``partition``'s files under ``root``."""
     stats = stats if stats is not None else IngestStats()
-    source = source_name or f"folder:{Path(root).name}"
-    repos, missing = discover_repos(root, load_manifest(manifest))
-    stats.repos_without_manifest.extend(missing)
-    rows: list[dict[str, Any]] = []
-    for repo in repos:
-        for rel, full in iter_repo_files(repo, stats):
-            lang = detect_language(rel)
-            if lang.partition != partition:
-                continue
-            stats.files_seen += 1
-            data, size, error = _read_file(full, read_cap)
-            if error:
-                stats.read_errors[error] = stats.read_errors.get(error, 0) + 1
-            rows.append(
-                _row(source=source, repo=repo.name, path=rel, lang=lang, stars=repo.stars,
-                     commit_time=repo.commit_time, data=data, size=size, error=error)
-            )
-            if len(rows) >= batch_rows:
-                stats.rows += len(rows)
-                yield pa.Table.from_pylist(rows, schema=RAW_SCHEMA)
-                rows = []
-    if rows:
-        stats.rows += len(rows)
-        yield pa.Table.from_pylist(rows, schema=RAW_SCHEMA)
+    index = (
+        t.filter(pa.compute.equal(t["partition"], partition))
+        for t in iter_folder_index(root, manifest=manifest, source_name=source_name, stats=stats)
+    )
+    yield from iter_indexed_file_batches(index, read_cap=read_cap, batch_rows=batch_rows, stats=stats)
 
 
 def _open_table_batches(path: Path, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
