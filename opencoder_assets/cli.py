@@ -37,7 +37,7 @@ def discover_partitions(folders: list[str], manifest: str | None) -> list[str]:
 def _run(partitions: list[str], selection: str | None = None) -> int:
     from dagster import DagsterInstance, materialize
 
-    from opencoder_assets.definitions import defs, pipeline_assets_for
+    from opencoder_assets.definitions import code_checks, defs, pipeline_assets_for
 
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
     assets = [a for a in pipeline_assets_for(selection) if a.partitions_def is not None]
@@ -52,7 +52,8 @@ def _run(partitions: list[str], selection: str | None = None) -> int:
             return 1
     for partition in partitions:
         t0 = time.perf_counter()
-        result = materialize(assets, instance=instance, partition_key=partition, resources=resources,
+        checks = [c for c in code_checks if all(k.asset_key in {a.key for a in assets} for k in c.check_keys)]
+        result = materialize([*assets, *checks], instance=instance, partition_key=partition, resources=resources,
                              raise_on_error=False)
         status = "ok" if result.success else "FAILED"
         failed += not result.success

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from dagster import AssetsDefinition, Definitions, define_asset_job, load_assets_from_modules
+from dagster import (
+    AssetsDefinition,
+    Definitions,
+    define_asset_job,
+    load_asset_checks_from_modules,
+    load_assets_from_modules,
+)
 
-from opencoder_assets.assets import ingestion
+from opencoder_assets.assets import ingestion, refine
 from resources import CodeSources, CorpusStorage, MetricsStore, PipelineSettings
 
 #: The per-language code pipeline, in recipe order.
-code_assets: list[AssetsDefinition] = list(load_assets_from_modules([ingestion]))
+code_assets: list[AssetsDefinition] = list(load_assets_from_modules([ingestion, refine]))
+code_checks = list(load_asset_checks_from_modules([refine]))
 
 #: Partitioned assets of the code pipeline (source_index is global and runs before them).
 partitioned_code_assets = [a for a in code_assets if a.partitions_def is not None]
@@ -42,6 +49,7 @@ def pipeline_assets_for(selection: str | None = None) -> list[AssetsDefinition]:
 
 defs = Definitions(
     assets=[*code_assets],
+    asset_checks=[*code_checks],
     jobs=[source_index_job, refinecode_job],
     resources=build_resources(),
 )

@@ -1,0 +1,202 @@
+"""Single-core throughput of compute_signals + apply_filters over a real multi-language corpus.
+
+Usage::
+
+    python bench/bench_signals.py              # quick run (~2k files)
+    python bench/bench_signals.py --full       # >= 50k files if the machine has them
+    python bench/bench_signals.py --max-files 10000 --roots /usr/include /usr/share
+
+Reports files/s, MB/s, per-group and per-signal cost shares (a lazily cached view, e.g. the
+Pygments split or an AST, is charged to the first signal that needs it) and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+from opencoder_assets.core.filtering import apply_filters, select_config
+from opencoder_assets.core.signals import CODE_SIGNALS, LANG_SIGNALS, TEXT_SIGNALS, CodeDocument, SignalCompat
+
+EXT_MAP: dict[str, tuple[str, str]] = {
+    "py": ("python", "code"),
+    "c": ("c", "code"),
+    "h": ("c", "code"),
+    "cpp": ("cpp", "code"),
+    "cc": ("cpp", "code"),
+    "hpp": ("cpp", "code"),
+    "js": ("javascript", "code"),
+    "mjs": ("javascript", "code"),
+    "html": ("html", "code"),
+    "htm": ("html", "code"),
+    "java": ("java", "code"),
+    "go": ("go", "code"),
+    "cs": ("csharp", "code"),
+    "sh": ("shell", "code"),
+    "sql": ("sql", "code"),
+    "ts": ("typescript", "code"),
+    "rb": ("ruby", "code"),
+    "pl": ("perl", "code"),
+    "json": ("json", "data"),
+    "xml": ("xml", "data"),
+    "css": ("css", "data"),
+    "yaml": ("yaml", "data"),
+    "yml": ("yaml", "data"),
+    "md": ("markdown", "text"),
+    "rst": ("restructuredtext", "text"),
+    "txt": ("text", "text"),
+}
+DEFAULT_ROOTS = [
+    f"{sys.base_prefix}/lib/python{sys.version_info.major}.{sys.version_info.minor}",
+    "/root/.pyenv/versions/3.11.7/lib/python3.11",
+    "/usr/include",
+    "/usr/lib/node_modules",
+    "/usr/share",
+    "/usr/lib/python3",
+    str(Path(__file__).resolve().parent.parent / ".venv" / "lib"),
+]
+MAX_BYTES = 3_000_000
+
+
+def iter_files(roots: list[str]) -> Iterator[Path]:
+    seen: set[str] = set()
+    for root in roots:
+        if not os.path.isdir(root):
+            continue
+        for dirpath, _dirs, files in os.walk(root):
+            for f in files:
+                ext = f.rsplit(".", 1)[-1] if "." in f else ""
+                if ext not in EXT_MAP:
+                    continue
+                p = os.path.join(dirpath, f)
+                real = os.path.realpath(p)
+                if real in seen:
+                    continue
+                seen.add(real)
+                yield Path(p)
+
+
+def load(path: Path) -> str | None:
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_BYTES:
+            return None
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    if b"\x00" in raw[:8192]:
+        return None
+    text = raw.decode("utf-8", errors="replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--full", action="store_true", help="aim for >= 50k files")
+    ap.add_argument("--max-files", type=int, default=None)
+    ap.add_argument("--roots", nargs="*", default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--top", type=int, default=15, help="number of most expensive signals to print")
+    args = ap.parse_args()
+    max_files = args.max_files or (60_000 if args.full else 2_000)
+
+    paths = list(iter_files(args.roots or DEFAULT_ROOTS))
+    random.Random(args.seed).shuffle(paths)
+    print(f"found {len(paths)} candidate files; benchmarking up to {max_files}", flush=True)
+
+    compat = SignalCompat()
+    per_signal: dict[str, float] = defaultdict(float)
+    per_group: dict[str, float] = defaultdict(float)
+    per_lang_bytes: dict[str, int] = defaultdict(int)
+    per_lang_time: dict[str, float] = defaultdict(float)
+    n_files = n_bytes = n_kept = n_errors = 0
+    t_total = 0.0
+    for path in paths:
+        if n_files >= max_files:
+            break
+        text = load(path)
+        if text is None:
+            continue
+        name = path.name
+        ext = name.rsplit(".", 1)[-1]
+        program_lang, doc_type = EXT_MAP[ext]
+        size = len(text.encode("utf-8"))
+        t0 = time.perf_counter()
+        doc = CodeDocument(
+            text,
+            program_lang=program_lang,
+            doc_type=doc_type,
+            ext=ext,
+            filename=name,
+            size_bytes=size,
+            compat=compat,
+        )
+        groups = (
+            [("text", TEXT_SIGNALS)]
+            if doc_type == "text"
+            else [("code", CODE_SIGNALS), (f"lang:{program_lang}", LANG_SIGNALS.get(program_lang, []))]
+        )
+        signals: dict[str, float | int | bool | None] = {}
+        for gname, group in groups:
+            for sname, fn in group:
+                s0 = time.perf_counter()
+                try:
+                    signals[sname] = fn(doc)
+                except Exception:  # noqa: BLE001 - same guard as compute_signals
+                    signals[sname] = None
+                    n_errors += 1
+                dt = time.perf_counter() - s0
+                per_signal[sname] += dt
+                per_group[gname if not gname.startswith("lang:") else "lang"] += dt
+        f0 = time.perf_counter()
+        decision = apply_filters(
+            signals,
+            program_lang=program_lang,
+            doc_type=doc_type,
+            lang="en",
+            file_id=str(path),
+            seed=args.seed,
+        )
+        per_group["apply_filters"] += time.perf_counter() - f0
+        elapsed = time.perf_counter() - t0
+        t_total += elapsed
+        per_lang_time[select_config(program_lang, doc_type, "en")] += elapsed
+        per_lang_bytes[select_config(program_lang, doc_type, "en")] += size
+        n_kept += decision.keep
+        n_files += 1
+        n_bytes += size
+        if n_files % 5000 == 0:
+            print(
+                f"  {n_files} files, {n_bytes / 1e6:.1f} MB, {n_bytes / 1e6 / t_total:.2f} MB/s", flush=True
+            )
+
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"\nfiles: {n_files}  bytes: {n_bytes / 1e6:.1f} MB  kept: {n_kept} ({n_kept / max(n_files, 1):.1%})"
+        f"  signal errors: {n_errors}"
+    )
+    print(
+        f"time: {t_total:.1f} s  ->  {n_files / t_total:.1f} files/s, {n_bytes / 1e6 / t_total:.2f} MB/s (one core)"
+    )
+    print(f"peak RSS: {rss_mb:.0f} MB")
+    print("\ncost share by group:")
+    for g, t in sorted(per_group.items(), key=lambda x: -x[1]):
+        print(f"  {g:<16} {t:8.2f} s  {t / t_total:6.1%}")
+    print("\nthroughput by config:")
+    for c, t in sorted(per_lang_time.items(), key=lambda x: -x[1]):
+        print(
+            f"  {c:<12} {per_lang_bytes[c] / 1e6:8.1f} MB  {per_lang_bytes[c] / 1e6 / t:6.2f} MB/s  {t / t_total:6.1%} of time"
+        )
+    print(f"\ntop {args.top} signals by cost (lazy shared views charged to first user):")
+    for s, t in sorted(per_signal.items(), key=lambda x: -x[1])[: args.top]:
+        print(f"  {s:<52} {t:8.2f} s  {t / t_total:6.1%}")
+
+
+if __name__ == "__main__":
+    main()
