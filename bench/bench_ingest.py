@@ -27,6 +27,7 @@ REPOS_FULL = {
     "usr-share": Path("/usr/share"),
     "usr-include": Path("/usr/include"),
     "node-modules": Path("/usr/lib/node_modules"),
+    "google-cloud-sdk": Path("/usr/lib/google-cloud-sdk"),
 }
 REPOS_QUICK = {"usr-include": Path("/usr/include"), "node-modules": Path("/usr/lib/node_modules")}
 

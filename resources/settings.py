@@ -36,3 +36,5 @@ class PipelineSettings(ConfigurableResource):
     batch_rows: int = 2000
     seed: int = 42
     duckdb_memory_limit: str = "2GB"
+    #: Processes for CPU-heavy per-file steps (quality signals); output is identical for any value.
+    cpu_workers: int = int(os.environ.get("OPENCODER_WORKERS", "1"))

@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/.dagster_home}"
 mkdir -p "$DAGSTER_HOME"; touch "$DAGSTER_HOME/dagster.yaml"
+export OPENCODER_WORKERS="${OPENCODER_WORKERS:-$(nproc)}"
 exec .venv/bin/opencoder demo "$@"

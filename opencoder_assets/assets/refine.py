@@ -8,6 +8,7 @@ most data), then transformation, and the quality signals are computed on the *tr
 import hashlib
 import re
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Literal
 
@@ -29,8 +30,13 @@ from opencoder_assets.assets.common import StepTally, publish_step, read_batches
 from opencoder_assets.assets.ingestion import exact_deduped_code
 from opencoder_assets.core.filtering import FilterThresholds, apply_filters, compute_signals_with_errors
 from opencoder_assets.core.fuzzy_dedup import FuzzyDedupParams, run_fuzzy_dedup, s_curve_table
-from opencoder_assets.core.schema import CODE_SCHEMA, DECISION_SCHEMA
-from opencoder_assets.core.transform import redact_pii, transform_document
+from opencoder_assets.core.schema import DECISION_SCHEMA
+from opencoder_assets.core.transform import (
+    TransformResult,
+    find_copyright_header,
+    redact_pii,
+    transform_document,
+)
 from opencoder_assets.partitions import language_partitions
 from resources import CorpusStorage, MetricsStore, PipelineSettings
 
@@ -154,14 +160,38 @@ TRANSFORM_EDIT_SCHEMA = pa.schema([
 ])
 
 
-def _transform_batch(batch: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
+class TransformConfig(Config):
+    """Switch either transformation off (e.g. to reproduce the reference filter's decisions)."""
+
+    remove_copyright: bool = True
+    redact_pii: bool = True
+
+
+def _transform_one(text: str, language: str, config: TransformConfig) -> TransformResult:
+    if config.remove_copyright and config.redact_pii:
+        return transform_document(text, language)
+    if config.remove_copyright:
+        res = transform_document(text, language)
+        header = find_copyright_header(text, language)
+        new = header.new_text if header is not None and not header.only_comments else text
+        return TransformResult(text=new, copyright_removed_chars=len(text) - len(new),
+                               copyright_block=res.copyright_block, pii_counts={}, changed=new != text,
+                               copyright_only=res.copyright_only)
+    if config.redact_pii:
+        new, counts = redact_pii(text, language)
+        return TransformResult(text=new, copyright_removed_chars=0, copyright_block=None, pii_counts=counts,
+                               changed=new != text)
+    return TransformResult(text=text, copyright_removed_chars=0, copyright_block=None, pii_counts={}, changed=False)
+
+
+def _transform_batch(batch: pa.Table, config: TransformConfig) -> tuple[pa.Table, pa.Table, pa.Table]:
     d = batch.to_pydict()
     new_content: list[str] = []
     keep_mask: list[bool] = []
     dec = {name: [] for name in DECISION_SCHEMA.names}
     edits = {name: [] for name in TRANSFORM_EDIT_SCHEMA.names}
     for i in range(batch.num_rows):
-        res = transform_document(d["content"][i], d["language"][i])
+        res = _transform_one(d["content"][i], d["language"][i], config)
         empty = not res.text.strip()
         keep_mask.append(not empty)
         if not empty:
@@ -196,6 +226,7 @@ def _transform_batch(batch: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
 )
 def transformed_code(
     context: AssetExecutionContext,
+    config: TransformConfig,
     storage: CorpusStorage,
     metrics: MetricsStore,
     settings: PipelineSettings,
@@ -205,7 +236,7 @@ def transformed_code(
     last_edits: dict[int, pa.Table] = {}
 
     def fn(batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        kept, dec, edits = _transform_batch(batch)
+        kept, dec, edits = _transform_batch(batch, config)
         last_edits[id(batch)] = edits
         for name in TRANSFORM_EDIT_SCHEMA.names[1:]:
             col = edits[name].to_pylist()
@@ -275,11 +306,14 @@ def quality_signals(
         decisions_path = writer.path / "decisions.parquet"
         failures: Counter = Counter()
         shard_index = 0
+        pool = ProcessPoolExecutor(settings.cpu_workers) if settings.cpu_workers > 1 else None
+        compute = pool.map if pool else map
         with pq.ParquetWriter(decisions_path, DECISION_SCHEMA) as dwriter:
             for shard in storage.shards("transformed_code", partition):
                 with pq.ParquetWriter(writer.shard_path(shard_index, "signals"), SIGNAL_SCHEMA) as sw:
-                    for batch in read_batches([shard], settings.batch_rows):
-                        table = signals_for_batch(batch)
+                    # Small batches spread the work over workers; map() keeps the input order.
+                    batches = list(read_batches([shard], max(50, settings.batch_rows // 20)))
+                    for batch, table in zip(batches, compute(signals_for_batch, batches), strict=True):
                         sw.write_table(table)
                         for errs in table["signal_errors"].to_pylist():
                             failures.update(k for k, _ in errs)
@@ -292,6 +326,8 @@ def quality_signals(
                         tally.add(batch, dec)
                         dwriter.write_table(dec)
                 shard_index += 1
+        if pool:
+            pool.shutdown()
         signal_files = sorted(writer.path.glob("signals-*.parquet"))
         merged = writer.path / "quality_signals_table.parquet"
         con = duckdb.connect()
