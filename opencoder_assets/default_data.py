@@ -56,22 +56,22 @@ def candidate_repos() -> list[RepoSpec]:
     include = Path(sysconfig.get_paths()["include"])
     specs = [
         RepoSpec("cpython", stdlib, ("json", "email", "http", "urllib", "asyncio", "collections",
-                                     "importlib", "logging", "concurrent", "xml", "."), (".py",), 900, 60000),
+                                     "importlib", "logging", "concurrent", "xml", "."), (".py",), 300, 60000),
         RepoSpec("cpython-include", include, (".", "cpython", "internal"), (".h",), 400, 60000),
     ]
     venv_sp = _venv_site_packages()
     base_sp = _base_site_packages()
     if venv_sp:
-        specs.append(RepoSpec("pip", venv_sp, ("pip",), (".py",), 700, 9500))
-        specs.append(RepoSpec("setuptools", venv_sp, ("setuptools", "pkg_resources"), (".py",), 300, 2400))
+        specs.append(RepoSpec("pip", venv_sp, ("pip",), (".py",), 300, 9500))
+        specs.append(RepoSpec("setuptools", venv_sp, ("setuptools", "pkg_resources"), (".py",), 150, 2400))
     if base_sp and base_sp != venv_sp and Path(base_sp, "pip").is_dir():
-        specs.append(RepoSpec("pip-vendored-copy", base_sp, ("pip",), (".py",), 700, 12))
+        specs.append(RepoSpec("pip-vendored-copy", base_sp, ("pip",), (".py",), 300, 12))
     npm = Path("/usr/lib/node_modules/npm")
     if npm.is_dir():
-        specs.append(RepoSpec("npm-cli", npm, ("lib", "node_modules"), (".js", ".cjs", ".mjs"), 700, 8300))
+        specs.append(RepoSpec("npm-cli", npm, ("lib", "node_modules"), (".js", ".cjs", ".mjs"), 400, 8300))
     docs = Path("/usr/share/doc")
     if docs.is_dir():
-        specs.append(RepoSpec("debian-html-docs", docs, (".",), (".html", ".htm"), 250, 40))
+        specs.append(RepoSpec("debian-html-docs", docs, (".",), (".html", ".htm"), 150, 40))
     return specs
 
 

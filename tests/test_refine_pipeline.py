@@ -119,9 +119,12 @@ def test_full_pipeline_records_every_stage(tmp_path, pipeline_resources):
     # checks ran and passed; the funnel is on the final materialization
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks and all(checks.values()), checks
-    md = [e.materialization.metadata for e in result.get_asset_materialization_events()
-          if e.asset_key.to_user_string() == "refinecode_code"][0]
+    mds = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
+    md = mds["refinecode_code"]
     assert "exact_deduped_code" in md["funnel"].value and "fuzzy_deduped_code" in md["funnel"].value
+    fz = mds["fuzzy_deduped_code"]
+    assert abs(fz["lsh_threshold"].value - 0.978) < 0.001 and "| 0.98 |" in fz["s_curve"].value
+    assert fz["cluster_size_histogram"].value and len(fz["largest_clusters"].value) == 5
 
 
 def test_thresholds_are_editable_without_recomputing_signals(tmp_path, pipeline_resources):

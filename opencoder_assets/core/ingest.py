@@ -30,6 +30,9 @@ from opencoder_assets.core.schema import RAW_SCHEMA, stable_file_id
 #: Files larger than this are not read into memory (preprocessing drops them as too large).
 DEFAULT_READ_CAP = 8 * 1024 * 1024
 
+#: A batch is flushed at this many content bytes even before ``batch_rows`` (memory bound).
+MAX_BATCH_BYTES = 64 * 1024 * 1024
+
 #: Directories that are never part of a repository's content.
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".pytest_cache", ".tox", ".venv"}
 
@@ -277,6 +280,7 @@ def iter_indexed_file_batches(
     """Read the files listed in index rows (already filtered to one partition) as RAW_SCHEMA."""
     stats = stats if stats is not None else IngestStats()
     rows: list[dict[str, Any]] = []
+    batch_bytes = 0
     for table in index_rows:
         d = table.to_pydict()
         for i in range(table.num_rows):
@@ -287,10 +291,11 @@ def iter_indexed_file_batches(
             rows.append(_row(source=d["source"][i], repo=d["repo"][i], path=d["path"][i], lang=lang,
                              stars=d["stars"][i], commit_time=d["commit_time"][i], data=data, size=size,
                              error=error))
-            if len(rows) >= batch_rows:
+            batch_bytes += len(data) if data is not None else 0
+            if len(rows) >= batch_rows or batch_bytes >= MAX_BATCH_BYTES:
                 stats.rows += len(rows)
                 yield pa.Table.from_pylist(rows, schema=RAW_SCHEMA)
-                rows = []
+                rows, batch_bytes = [], 0
     if rows:
         stats.rows += len(rows)
         yield pa.Table.from_pylist(rows, schema=RAW_SCHEMA)

@@ -99,7 +99,7 @@ _VB = CommentSyntax(line=("'",))
 
 _FAMILIES: dict[CommentSyntax, str] = {
     _C: "c cpp c++ csharp c# java javascript js jsx typescript ts tsx go rust kotlin swift scala "
-    "dart groovy objective-c objective-c++ objective-j cuda d zig solidity protocol\u00a0buffer "
+    "dart groovy objective-c objective-c++ objective-j cuda d zig solidity "
     "protocol buffer glsl hlsl opencl metal verilog systemverilog vala haxe apex ceylon chapel "
     "gosu jsonnet less scss stylus actionscript processing qml wgsl thrift webidl smithy cue p4 "
     "renderscript unified parallel c xtend json with comments json5 gradle gradle kotlin dsl "
@@ -151,13 +151,13 @@ def _build_lang_table() -> dict[str, CommentSyntax]:
     }  # fmt: skip
     table: dict[str, CommentSyntax] = {}
     for syntax, names in _FAMILIES.items():
-        rest = names.replace("\u00a0", " ")
+        rest = names
         for name in sorted(multi, key=len, reverse=True):
             if f" {name} " in f" {rest} ":
                 table.setdefault(name, syntax)
                 rest = f" {rest} ".replace(f" {name} ", " ")
         for name in rest.split():
-            if name.endswith("?"):  # listed elsewhere with a better syntax; ignore here
+            if name.endswith("?"):  # "?" = undecided here (other family or unsure): skip
                 continue
             table.setdefault(name, syntax)
     # explicit precedence for names that appear in two families
