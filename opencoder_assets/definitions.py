@@ -20,6 +20,12 @@ code_checks = list(load_asset_checks_from_modules([refine]))
 #: Partitioned assets of the code pipeline (source_index is global and runs before them).
 partitioned_code_assets = [a for a in code_assets if a.partitions_def is not None]
 
+ingest_job = define_asset_job(
+    "ingest_job",
+    selection=["raw_code", "preprocessed_code", "exact_deduped_code"],
+    description="Ingestion, preprocessing and exact dedup only, per language partition.",
+)
+
 source_index_job = define_asset_job("source_index_job", selection=["source_index"],
                                     description="Re-walk the input folders.")
 
@@ -50,6 +56,6 @@ def pipeline_assets_for(selection: str | None = None) -> list[AssetsDefinition]:
 defs = Definitions(
     assets=[*code_assets],
     asset_checks=[*code_checks],
-    jobs=[source_index_job, refinecode_job],
+    jobs=[source_index_job, ingest_job, refinecode_job],
     resources=build_resources(),
 )

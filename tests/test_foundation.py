@@ -247,7 +247,7 @@ def test_parallel_partition_runs_multiprocess_executor(tmp_path):
     procs = [
         subprocess.Popen(
             [str(Path(os.sys.executable).parent / "dagster"), "job", "execute", "-m", "opencoder_assets.definitions",
-             "-j", "refinecode_job", "--tags", json.dumps({"dagster/partition": p})],
+             "-j", "ingest_job", "--tags", json.dumps({"dagster/partition": p})],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         for p in ("python", "c", "html")
