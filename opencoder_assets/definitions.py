@@ -11,6 +11,7 @@ from dagster import (
 )
 
 from opencoder_assets.assets import ingestion, refine
+from opencoder_assets.assets.web_recall import WEB_ASSETS, WEB_JOBS, WEB_RESOURCES, WEB_SENSORS
 from resources import CodeSources, CorpusStorage, MetricsStore, PipelineSettings
 
 #: The per-language code pipeline, in recipe order.
@@ -42,6 +43,7 @@ def build_resources() -> dict:
         "storage": CorpusStorage(),
         "metrics": MetricsStore(),
         "settings": PipelineSettings(),
+        **WEB_RESOURCES,
     }
 
 
@@ -54,8 +56,9 @@ def pipeline_assets_for(selection: str | None = None) -> list[AssetsDefinition]:
 
 
 defs = Definitions(
-    assets=[*code_assets],
+    assets=[*code_assets, *WEB_ASSETS],
     asset_checks=[*code_checks],
-    jobs=[source_index_job, ingest_job, refinecode_job],
+    jobs=[source_index_job, ingest_job, refinecode_job, *WEB_JOBS],
+    sensors=[*WEB_SENSORS],
     resources=build_resources(),
 )
