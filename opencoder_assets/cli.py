@@ -103,7 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     why.add_argument("target", nargs="?", help="repo/path")
     why.add_argument("--file-id")
     why.add_argument("--db", default=None)
+    lin = sub.add_parser("lineage", help="file-level lineage: where | inputs (docs/lineage.md)", add_help=False)
+    lin.add_argument("rest", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
+    if args.cmd == "lineage":
+        from opencoder_assets.lineage import lineage_main
+
+        return lineage_main(args.rest)
 
     if args.cmd == "demo":
         from opencoder_assets.default_data import prepare_default_corpus

@@ -12,10 +12,12 @@ from dagster import (
 
 from opencoder_assets.assets import ingestion, refine
 from opencoder_assets.assets.annealing import ANNEALING_ASSETS
+from opencoder_assets.assets.checks import OPS_CHECKS
 from opencoder_assets.assets.sft import SFT_ASSETS
 from opencoder_assets.assets.web_recall import WEB_ASSETS, WEB_JOBS, WEB_RESOURCES, WEB_SENSORS
 from resources import CodeSources, CorpusStorage, MetricsStore, PipelineSettings
 from resources.teacher import TeacherLLM
+from sensors import OPS_JOBS, SCHEDULES, SENSORS
 
 #: The per-language code pipeline, in recipe order.
 code_assets: list[AssetsDefinition] = list(load_assets_from_modules([ingestion, refine]))
@@ -61,8 +63,9 @@ def pipeline_assets_for(selection: str | None = None) -> list[AssetsDefinition]:
 
 defs = Definitions(
     assets=[*code_assets, *WEB_ASSETS, *ANNEALING_ASSETS, *SFT_ASSETS],
-    asset_checks=[*code_checks],
-    jobs=[source_index_job, ingest_job, refinecode_job, *WEB_JOBS],
-    sensors=[*WEB_SENSORS],
+    asset_checks=[*code_checks, *OPS_CHECKS],
+    jobs=[source_index_job, ingest_job, refinecode_job, *WEB_JOBS, *OPS_JOBS],
+    schedules=[*SCHEDULES],
+    sensors=[*WEB_SENSORS, *SENSORS],
     resources=build_resources(),
 )
