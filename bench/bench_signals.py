@@ -63,6 +63,7 @@ DEFAULT_ROOTS = [
     str(Path(__file__).resolve().parent.parent / ".venv" / "lib"),
 ]
 MAX_BYTES = 3_000_000
+_clock = time.perf_counter
 
 
 def iter_files(roots: list[str]) -> Iterator[Path]:
@@ -103,11 +104,22 @@ def main() -> None:
     ap.add_argument("--roots", nargs="*", default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--top", type=int, default=15, help="number of most expensive signals to print")
+    ap.add_argument("--file-list", default=None, help="read the (ordered) file paths from this file")
+    ap.add_argument("--save-list", default=None, help="write the files actually benchmarked to this file")
+    ap.add_argument(
+        "--cpu", action="store_true", help="measure process CPU time instead of wall time (busy machines)"
+    )
     args = ap.parse_args()
+    global _clock
+    _clock = time.process_time if args.cpu else time.perf_counter
     max_files = args.max_files or (60_000 if args.full else 2_000)
 
-    paths = list(iter_files(args.roots or DEFAULT_ROOTS))
-    random.Random(args.seed).shuffle(paths)
+    if args.file_list:
+        paths = [Path(ln) for ln in Path(args.file_list).read_text().splitlines() if ln]
+    else:
+        paths = list(iter_files(args.roots or DEFAULT_ROOTS))
+        random.Random(args.seed).shuffle(paths)
+    benchmarked: list[str] = []
     print(f"found {len(paths)} candidate files; benchmarking up to {max_files}", flush=True)
 
     compat = SignalCompat()
@@ -127,7 +139,7 @@ def main() -> None:
         ext = name.rsplit(".", 1)[-1]
         program_lang, doc_type = EXT_MAP[ext]
         size = len(text.encode("utf-8"))
-        t0 = time.perf_counter()
+        t0 = _clock()
         doc = CodeDocument(
             text,
             program_lang=program_lang,
@@ -145,16 +157,16 @@ def main() -> None:
         signals: dict[str, float | int | bool | None] = {}
         for gname, group in groups:
             for sname, fn in group:
-                s0 = time.perf_counter()
+                s0 = _clock()
                 try:
                     signals[sname] = fn(doc)
                 except Exception:  # noqa: BLE001 - same guard as compute_signals
                     signals[sname] = None
                     n_errors += 1
-                dt = time.perf_counter() - s0
+                dt = _clock() - s0
                 per_signal[sname] += dt
                 per_group[gname if not gname.startswith("lang:") else "lang"] += dt
-        f0 = time.perf_counter()
+        f0 = _clock()
         decision = apply_filters(
             signals,
             program_lang=program_lang,
@@ -163,12 +175,13 @@ def main() -> None:
             file_id=str(path),
             seed=args.seed,
         )
-        per_group["apply_filters"] += time.perf_counter() - f0
-        elapsed = time.perf_counter() - t0
+        per_group["apply_filters"] += _clock() - f0
+        elapsed = _clock() - t0
         t_total += elapsed
         per_lang_time[select_config(program_lang, doc_type, "en")] += elapsed
         per_lang_bytes[select_config(program_lang, doc_type, "en")] += size
         n_kept += decision.keep
+        benchmarked.append(str(path))
         n_files += 1
         n_bytes += size
         if n_files % 5000 == 0:
@@ -176,13 +189,15 @@ def main() -> None:
                 f"  {n_files} files, {n_bytes / 1e6:.1f} MB, {n_bytes / 1e6 / t_total:.2f} MB/s", flush=True
             )
 
+    if args.save_list:
+        Path(args.save_list).write_text("\n".join(benchmarked) + "\n")
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"\nfiles: {n_files}  bytes: {n_bytes / 1e6:.1f} MB  kept: {n_kept} ({n_kept / max(n_files, 1):.1%})"
         f"  signal errors: {n_errors}"
     )
     print(
-        f"time: {t_total:.1f} s  ->  {n_files / t_total:.1f} files/s, {n_bytes / 1e6 / t_total:.2f} MB/s (one core)"
+        f"time ({'cpu' if args.cpu else 'wall'}): {t_total:.1f} s  ->  {n_files / t_total:.1f} files/s, {n_bytes / 1e6 / t_total:.2f} MB/s (one core)"
     )
     print(f"peak RSS: {rss_mb:.0f} MB")
     print("\ncost share by group:")

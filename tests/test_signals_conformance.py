@@ -253,3 +253,145 @@ def test_random_modes() -> None:
 def test_compat_is_frozen_dataclass() -> None:
     c = SignalCompat()
     assert dataclasses.replace(c, autogen_bare_generate=False) != c
+
+
+# ------------------------------------------------------------------ fast-path equivalence
+# The optimised paths (lexfast dispatch, regex comment scan, statement-only AST walks, int
+# n-gram keys) must give exactly what the straightforward implementations give.  These do
+# not need the reference data, only Pygments / the stdlib.
+
+_EQUIV_LANGS = ("python", "c", "cpp", "javascript", "java", "go", "csharp", "html", "shell", "sql", "typescript")
+
+_EDGE_PY = [
+    "x = 1  # c1\ny = '#not' + \"#no\"  # c2 ' \"\n",
+    's = """a # b\n\'\'\' # c\n"""  # real\nt = \'\'\'x "# y" \'\'\'\n',
+    "a = 'it\\'s # no'  # yes\nb = \"q\\\"# no\"\n",
+    "x = ('a'  # one\n     'b')  # two\n#only\n",
+    "f = f'{x!r:>10} # no'  # c\nr = rb'\\\\'  # c\nu = r'\\'#'\n",
+    "s = 'abc\\\n# still string'\n# comment\n",
+    "def f():\n    '''doc # x'''\n    return 1  # r\n",
+    "#!/usr/bin/env python\n# -*- coding: utf-8 -*-\n",
+    "x = '''\\''''  # tricky\n",
+    "",
+    "no comments here\n",
+]
+
+
+def _texts_for_equivalence() -> list[tuple[str, str]]:
+    out = [("python", t) for t in _EDGE_PY]
+    for file_id, r in sorted(REF.items()):
+        path = REF_DIR / "raw_code" / file_id
+        out.append((r["program_lang"], path.read_text(encoding="utf-8")))
+    return out
+
+
+def _pygments_split(lexer: Any, text: str, comment_types: frozenset[Any]) -> tuple[str, str]:
+    code, comment = [], []
+    for ttype, value in lexer.get_tokens(text):
+        (comment if ttype in comment_types else code).append(value)
+    return "".join(code), "".join(comment)
+
+
+def test_lexfast_split_equals_pygments() -> None:
+    from opencoder_assets.core.signals.document import _comment_types, _get_lexer
+    from opencoder_assets.core.signals.lexfast import split_code_comment
+
+    ct = _comment_types()
+    texts = _texts_for_equivalence()
+    checked = 0
+    for _lang, text in texts:
+        for lang in _EQUIV_LANGS:  # every text through every lexer: many more states/paths
+            lexer = _get_lexer(lang)
+            assert lexer is not None
+            assert split_code_comment(lexer, text, ct) == _pygments_split(lexer, text, ct), lang
+            checked += 1
+    assert checked >= len(_EQUIV_LANGS) * len(_EDGE_PY)
+
+
+def test_python_comment_scan_equals_tokenize() -> None:
+    import ast
+    import warnings
+
+    from opencoder_assets.core.signals.code import _python_comments, _python_comments_fast
+
+    n = 0
+    for _lang, text in _texts_for_equivalence():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                ast.parse(text)
+            except (SyntaxError, ValueError):
+                continue
+        if "\r" in text:
+            continue
+        try:
+            ref = _python_comments(text)
+        except Exception:  # noqa: BLE001
+            ref = ""
+        assert _python_comments_fast(text) == ref, text[:200]
+        n += 1
+    assert n >= len(_EDGE_PY) - 1
+
+
+def test_statement_walk_matches_ast_walk_order() -> None:
+    import ast
+    import warnings
+
+    from opencoder_assets.core.signals.code import walk_statements
+
+    kinds = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef, ast.Assign, ast.For)
+    src = (
+        "class A:\n    x = 1\n    def f(self):\n        '''d'''\n        class B:\n            y: int = 2\n"
+        "try:\n    def g(): pass\nexcept E:\n    def h(): return 1\nelse:\n    z = 3\nfinally:\n"
+        "    for i in r:\n        def k(): '''kd'''\n"
+        "match v:\n    case 1:\n        def m(): pass\n"
+        "while c:\n    async def a(): pass\nelse:\n    w = 4\n"
+    )
+    texts = [src] + [t for lang, t in _texts_for_equivalence() if lang == "python"]
+    for text in texts:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                tree = ast.parse(text)
+            except (SyntaxError, ValueError):
+                continue
+        full = [n for n in ast.walk(tree) if isinstance(n, kinds)]
+        fast = [n for n in walk_statements(tree) if isinstance(n, kinds)]
+        assert fast == full
+
+
+def test_int_ngram_keys_equal_tuple_ngrams() -> None:
+    from collections import Counter
+
+    from opencoder_assets.core.signals import CodeDocument
+    from opencoder_assets.core.signals.ngrams import frac_chars_dupe_ngrams, frac_chars_top_ngram
+
+    def naive_top(words: list[str], n: int) -> float:
+        grams = list(zip(*(words[i:] for i in range(n)), strict=False))
+        if not grams:
+            return 0.0
+        gram, count = Counter(grams).most_common(1)[0]
+        if count <= 1:
+            return 0.0
+        return round(sum(map(len, gram)) * count / sum(map(len, words)), 8)
+
+    def naive_dupe(words: list[str], n: int) -> float:
+        if len(words) < n or not sum(map(len, words)):
+            return 0.0
+        grams = list(zip(*(words[i:] for i in range(n)), strict=False))
+        counts = Counter(grams)
+        covered = [False] * len(words)
+        for i, g in enumerate(grams):
+            if counts[g] > 1:
+                for j in range(i, i + n):
+                    covered[j] = True
+        duped = sum(len(w) for w, c in zip(words, covered, strict=True) if c)
+        return round(duped / sum(map(len, words)), 8)
+
+    texts = [t for _l, t in _texts_for_equivalence()] + ["a b a b a b c", "x " * 40, "ab cd " * 7 + "ef"]
+    for text in texts:
+        doc = CodeDocument(text, program_lang="python", doc_type="code")
+        words = doc.normalized_words
+        for n in (2, 3, 4, 5, 7, 10, 3):  # out-of-order n exercises the key cache
+            assert frac_chars_top_ngram(doc, n) == naive_top(words, n)
+            assert frac_chars_dupe_ngrams(doc, n) == naive_dupe(words, n)

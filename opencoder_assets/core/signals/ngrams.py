@@ -1,8 +1,18 @@
-"""Word n-gram repetition signals (RedPajama-v2 definitions), shared by doc and code groups."""
+"""Word n-gram repetition signals (RedPajama-v2 definitions), shared by doc and code groups.
+
+N-grams are the exact int keys of :meth:`CodeDocument.ngram_keys`; all per-position work
+is done with C-level ``map``/``compress``/slice assignment instead of Python loops.
+"""
 
 from __future__ import annotations
 
+from itertools import compress
+from operator import itemgetter
+
 from .document import PRECISION, CodeDocument
+
+_second = itemgetter(1)
+_GT1 = (1).__lt__  # x > 1
 
 
 def frac_chars_top_ngram(doc: CodeDocument, n: int) -> float:
@@ -14,15 +24,10 @@ def frac_chars_top_ngram(doc: CodeDocument, n: int) -> float:
     gram, count = max(counts.items(), key=_second)
     if count <= 1:
         return 0.0
-    lengths = doc.word_lengths
-    # recover the char length of the n-gram from its first occurrence
-    first = doc.ngrams(n).index(gram)
-    gram_chars = sum(lengths[first : first + n])
+    # char length of the n-gram, from its first occurrence (all occurrences are equal words)
+    first = doc.ngram_keys(n).index(gram)
+    gram_chars = sum(doc.word_lengths[first : first + n])
     return round(gram_chars * count / doc.total_word_chars, PRECISION)
-
-
-def _second(item: tuple[object, int]) -> int:
-    return item[1]
 
 
 def frac_chars_dupe_ngrams(doc: CodeDocument, n: int) -> float:
@@ -34,15 +39,12 @@ def frac_chars_dupe_ngrams(doc: CodeDocument, n: int) -> float:
     if total == 0:
         return 0.0
     counts = doc.ngram_counts(n)
-    grams = doc.ngrams(n)
-    lengths = doc.word_lengths
-    duped = 0
-    covered_until = 0  # first word index not yet counted
-    for i, g in enumerate(grams):
-        if counts[g] > 1:
-            start = i if i > covered_until else covered_until
-            end = i + n
-            if start < end:
-                duped += sum(lengths[start:end])
-            covered_until = end
+    keys = doc.ngram_keys(n)
+    # start positions of duplicated n-grams; mark the n words each one covers
+    starts = compress(range(len(keys)), map(_GT1, map(counts.__getitem__, keys)))
+    covered = bytearray(len(words))
+    ones = b"\x01" * n
+    for i in starts:
+        covered[i : i + n] = ones
+    duped = sum(compress(doc.word_lengths, covered))
     return round(float(duped / total), PRECISION)

@@ -6,6 +6,7 @@ import ast
 import re
 from collections.abc import Callable
 
+from .code import _stmt_fields
 from .document import PRECISION, CodeDocument
 
 Value = float | int | bool | None
@@ -55,8 +56,14 @@ class _AstStats:
                         self.variables.add(t.id)
             elif isinstance(node, ast.For) and isinstance(node.target, ast.Name):
                 self.variables.add(node.target.id)
-            for child in ast.iter_child_nodes(node):
-                stack.append((child, in_class))
+            # Every node this walk looks at is a statement (FunctionDef, ClassDef, Assign,
+            # For); expressions never contain statements, so only statement lists are
+            # descended into (ExceptHandler/match_case are passed through).
+            for fname in _stmt_fields(node.__class__):
+                children = getattr(node, fname, None)
+                if children.__class__ is list:
+                    for child in children:
+                        stack.append((child, in_class))
 
 
 def _stats(doc: CodeDocument) -> _AstStats | None:
