@@ -22,6 +22,7 @@ from dagster import (
     multi_asset_check,
 )
 
+from opencoder_assets.assets.common import check_partition_keys, combine_check_results
 from opencoder_assets.core.schema import CODE_SCHEMA, RAW_SCHEMA
 from opencoder_assets.partitions import language_partitions
 from resources import CorpusStorage, MetricsStore
@@ -65,10 +66,6 @@ def schema_drift(shard_schemas: list[pa.Schema], expected: pa.Schema) -> list[st
             if want[name] != have[name]:
                 problems.append(f"shard {i}: {name} is {have[name]}, expected {want[name]}")
     return problems
-
-
-def _partition(context: AssetCheckExecutionContext) -> str | None:
-    return context.partition_key if context.has_partition_key else None
 
 
 def _empty_result(step: str, part: str | None, metrics: MetricsStore) -> AssetCheckResult:
@@ -127,12 +124,14 @@ def _step_checks(step: str, schema: pa.Schema) -> AssetChecksDefinition:
 
     @multi_asset_check(name=f"{step}_ops_checks", specs=specs)
     def _checks(context: AssetCheckExecutionContext, metrics: MetricsStore, storage: CorpusStorage):
-        part = _partition(context)
-        yield _empty_result(step, part, metrics)
+        # A backfill run covers a range of partitions: evaluate each, one result per check
+        # (fails if any partition fails; metadata names the failing partitions).
+        parts = check_partition_keys(context)
+        yield combine_check_results({p: _empty_result(step, p, metrics) for p in parts})
         if with_schema:
-            yield _schema_result(step, schema, part, storage)
+            yield combine_check_results({p: _schema_result(step, schema, p, storage) for p in parts})
         if upstream:
-            yield _funnel_result(step, upstream, part, metrics)
+            yield combine_check_results({p: _funnel_result(step, upstream, p, metrics) for p in parts})
 
     return _checks
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
+from dagster import AssetCheckResult, AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue
 
 from opencoder_assets.core.schema import CODE_SCHEMA, DECISION_SCHEMA
 from resources.metrics import MetricsStore
@@ -199,3 +199,113 @@ def run_streaming_step(
     except BaseException:
         writer.abort()
         raise
+
+
+# ----------------------------------------------------------------------------- backfill policy
+#: At most this many language partitions per backfill run. Per-run overhead (one subprocess per
+#: step under the multiprocess executor, ~5-10 s each) dominates a small partition, so a backfill
+#: of the 30 language partitions runs as 3 runs of <= 10 partitions instead of 30 runs. Not one
+#: single run: a run covering everything would make one slow or failing language hold back (and
+#: on failure re-run) all the others, and would lose per-run parallelism across the run queue.
+MAX_PARTITIONS_PER_RUN = 10
+
+#: The backfill policy of every language-partitioned code asset (ingestion.py, refine.py).
+CODE_BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN)
+
+#: Per-partition step: process one partition key exactly as a single-partition run would.
+PartitionFn = Callable[[str], MaterializeResult]
+
+_SUMMED_INT_KEYS = ("input_files", "kept_files", "dropped_files", "input_bytes", "kept_bytes")
+
+
+def run_partition_keys(context: Any) -> list[str]:
+    """The partition keys a run (asset or check context) covers: the range of a backfill run
+    (``dagster/asset_partition_range_start``/``_end`` tags), else the single partition key."""
+    if context.has_partition_key_range:
+        return list(context.partition_keys)
+    return [context.partition_key]
+
+
+def _meta_int(metadata: Any, key: str) -> int:
+    value = (metadata or {}).get(key)
+    value = getattr(value, "value", value)
+    return int(value or 0)
+
+
+def aggregate_metadata(results: dict[str, MaterializeResult]) -> dict[str, Any]:
+    """Metadata of one run that processed several partitions: summed counts, one table row per
+    partition (files in / kept / dropped), and where each partition's version was published."""
+    meta: dict[str, Any] = {
+        key: MetadataValue.int(sum(_meta_int(r.metadata, key) for r in results.values()))
+        for key in _SUMMED_INT_KEYS
+    }
+    lines = ["| partition | files in | kept | dropped |", "|---|---:|---:|---:|"]
+    paths: dict[str, str] = {}
+    for key, result in results.items():
+        md = result.metadata or {}
+        lines.append(f"| {key} | {_meta_int(md, 'input_files')} | {_meta_int(md, 'kept_files')} | "
+                     f"{_meta_int(md, 'dropped_files')} |")
+        path = md.get("data_path")
+        if path is not None:
+            paths[key] = str(getattr(path, "value", path))
+    meta["partitions"] = MetadataValue.json(list(results))
+    meta["per_partition"] = MetadataValue.md("\n".join(lines))
+    meta["data_paths"] = MetadataValue.json(paths)
+    return meta
+
+
+def for_each_partition(context: AssetExecutionContext, fn: PartitionFn) -> MaterializeResult:
+    """Run ``fn`` for every partition of the run, each independently (own version dir, own
+    metrics-store rows, atomic publication), and return ONE result for the run.
+
+    One partition (every normal run): exactly ``fn``'s result. Several (a backfill run under
+    ``CODE_BACKFILL_POLICY``): aggregated counts and a per-partition table. Partitions are
+    processed in order; if one fails the step fails, and partitions published before it stay
+    published (their versions and metrics rows are complete) but get no materialization event,
+    so re-running the range recomputes them.
+    """
+    keys = run_partition_keys(context)
+    if len(keys) == 1:
+        return fn(keys[0])
+    results: dict[str, MaterializeResult] = {}
+    for key in keys:
+        results[key] = fn(key)
+    context.log.info(f"{len(keys)} partitions in one run: {', '.join(keys)}")
+    return MaterializeResult(metadata=aggregate_metadata(results))
+
+
+def check_partition_keys(context: Any) -> list[str | None]:
+    """Partitions an asset-check run evaluates: every key of a range run, the single key of a
+    partition run, or ``[None]`` when the check runs unpartitioned."""
+    if context.has_partition_key_range:
+        return list(context.partition_keys)
+    if context.has_partition_key:
+        return [context.partition_key]
+    return [None]
+
+
+def _plain(value: Any) -> Any:
+    value = getattr(value, "value", value)
+    return value if isinstance(value, (int, float, str, bool, list, dict, type(None))) else str(value)
+
+
+def combine_check_results(results: dict[str | None, AssetCheckResult]) -> AssetCheckResult:
+    """One check result for a run over several partitions: passes only if every partition passes;
+    metadata names the failing partitions and carries their metadata. One partition: unchanged."""
+    if len(results) == 1:
+        return next(iter(results.values()))
+    first = next(iter(results.values()))
+    failing = [p for p, r in results.items() if not r.passed]
+    return AssetCheckResult(
+        passed=not failing,
+        asset_key=first.asset_key,
+        check_name=first.check_name,
+        severity=first.severity,
+        metadata={
+            "partitions": MetadataValue.json([str(p) for p in results]),
+            "failing_partitions": MetadataValue.json([str(p) for p in failing]),
+            "failures": MetadataValue.json({
+                str(p): {k: _plain(v) for k, v in (results[p].metadata or {}).items()} for p in failing
+            }),
+        },
+    )

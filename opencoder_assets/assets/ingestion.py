@@ -10,7 +10,14 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from opencoder_assets.assets.common import StepTally, publish_step, read_batches, run_streaming_step
+from opencoder_assets.assets.common import (
+    CODE_BACKFILL_POLICY,
+    StepTally,
+    for_each_partition,
+    publish_step,
+    read_batches,
+    run_streaming_step,
+)
 from opencoder_assets.core.exact_dedup import KEEP_ORDER, exact_dedup
 from opencoder_assets.core.ingest import (
     INDEX_SCHEMA,
@@ -95,6 +102,7 @@ def _index_rows(storage: CorpusStorage, partition: str, batch_rows: int):
 
 @asset(
     partitions_def=language_partitions,
+    backfill_policy=CODE_BACKFILL_POLICY,
     group_name="code",
     deps=[source_index],
     description="Every file of the configured folders (via source_index) and tables whose extension "
@@ -108,29 +116,33 @@ def raw_code(
     metrics: MetricsStore,
     settings: PipelineSettings,
 ) -> MaterializeResult:
-    partition = context.partition_key
-    stats = IngestStats()
     mapping = TableMapping.from_mapping(sources.column_map)
     if sources.folders and not storage.has("source_index", None):
         raise FileNotFoundError("source_index has not been materialized; materialize it before raw_code")
-    folder_batches = iter_indexed_file_batches(
-        _index_rows(storage, partition, settings.batch_rows), read_cap=sources.read_cap_bytes,
-        batch_rows=settings.batch_rows, stats=stats,
-    )
-    table_batches = iter_table_batches(
-        sources.tables, partition=partition, mapping=mapping, read_cap=sources.read_cap_bytes,
-        batch_rows=settings.batch_rows, stats=stats,
-    )
-    return run_streaming_step(
-        context, step="raw_code", partition=partition,
-        batches=itertools.chain(folder_batches, table_batches), fn=_all_kept,
-        storage=storage, metrics=metrics, out_schema=RAW_SCHEMA,
-        extra_metadata=lambda t: {"read_errors": MetadataValue.json(stats.read_errors)},
-    )
+
+    def one(partition: str) -> MaterializeResult:
+        stats = IngestStats()
+        folder_batches = iter_indexed_file_batches(
+            _index_rows(storage, partition, settings.batch_rows), read_cap=sources.read_cap_bytes,
+            batch_rows=settings.batch_rows, stats=stats,
+        )
+        table_batches = iter_table_batches(
+            sources.tables, partition=partition, mapping=mapping, read_cap=sources.read_cap_bytes,
+            batch_rows=settings.batch_rows, stats=stats,
+        )
+        return run_streaming_step(
+            context, step="raw_code", partition=partition,
+            batches=itertools.chain(folder_batches, table_batches), fn=_all_kept,
+            storage=storage, metrics=metrics, out_schema=RAW_SCHEMA,
+            extra_metadata=lambda t: {"read_errors": MetadataValue.json(stats.read_errors)},
+        )
+
+    return for_each_partition(context, one)
 
 
 @asset(
     partitions_def=language_partitions,
+    backfill_policy=CODE_BACKFILL_POLICY,
     group_name="code",
     deps=[raw_code],
     description="Drops files over 8 MiB, binary (NUL byte), invalid UTF-8, empty, unreadable and "
@@ -142,18 +154,21 @@ def preprocessed_code(
     metrics: MetricsStore,
     settings: PipelineSettings,
 ) -> MaterializeResult:
-    partition = context.partition_key
-    shards = storage.shards("raw_code", partition)
-    return run_streaming_step(
-        context, step="preprocessed_code", partition=partition,
-        batches=read_batches(shards, settings.batch_rows, RAW_SCHEMA),
-        fn=lambda b: preprocess_batch(b, settings.max_file_bytes),
-        storage=storage, metrics=metrics,
-    )
+    def one(partition: str) -> MaterializeResult:
+        shards = storage.shards("raw_code", partition)
+        return run_streaming_step(
+            context, step="preprocessed_code", partition=partition,
+            batches=read_batches(shards, settings.batch_rows, RAW_SCHEMA),
+            fn=lambda b: preprocess_batch(b, settings.max_file_bytes),
+            storage=storage, metrics=metrics,
+        )
+
+    return for_each_partition(context, one)
 
 
 @asset(
     partitions_def=language_partitions,
+    backfill_policy=CODE_BACKFILL_POLICY,
     group_name="code",
     deps=[preprocessed_code],
     description="SHA-256 file-level dedup across every repo of the partition. Survivor: most stars, "
@@ -165,25 +180,27 @@ def exact_deduped_code(
     metrics: MetricsStore,
     settings: PipelineSettings,
 ) -> MaterializeResult:
-    partition = context.partition_key
-    shards = storage.shards("preprocessed_code", partition)
-    writer = storage.writer("exact_deduped_code", partition)
-    try:
-        decisions_path = writer.path / "decisions.parquet"
-        stats = exact_dedup(shards, writer.path, decisions_path, memory_limit=settings.duckdb_memory_limit)
-        tally = StepTally()
-        for batch in read_batches([decisions_path], 50_000, DECISION_SCHEMA):
-            kept_n = sum(1 for d in batch["decision"].to_pylist() if d == "kept")
-            tally.add(pa.table({"n": pa.nulls(kept_n)}), batch)
-        return publish_step(
-            context, step="exact_deduped_code", partition=partition, writer=writer, metrics=metrics,
-            tally=tally, decisions_path=decisions_path,
-            extra_metadata={
-                "duplicate_groups": MetadataValue.int(stats.duplicate_groups),
-                "largest_group": MetadataValue.int(stats.largest_group),
-                "keep_order": MetadataValue.text(KEEP_ORDER),
-            },
-        )
-    except BaseException:
-        writer.abort()
-        raise
+    def one(partition: str) -> MaterializeResult:
+        shards = storage.shards("preprocessed_code", partition)
+        writer = storage.writer("exact_deduped_code", partition)
+        try:
+            decisions_path = writer.path / "decisions.parquet"
+            stats = exact_dedup(shards, writer.path, decisions_path, memory_limit=settings.duckdb_memory_limit)
+            tally = StepTally()
+            for batch in read_batches([decisions_path], 50_000, DECISION_SCHEMA):
+                kept_n = sum(1 for d in batch["decision"].to_pylist() if d == "kept")
+                tally.add(pa.table({"n": pa.nulls(kept_n)}), batch)
+            return publish_step(
+                context, step="exact_deduped_code", partition=partition, writer=writer, metrics=metrics,
+                tally=tally, decisions_path=decisions_path,
+                extra_metadata={
+                    "duplicate_groups": MetadataValue.int(stats.duplicate_groups),
+                    "largest_group": MetadataValue.int(stats.largest_group),
+                    "keep_order": MetadataValue.text(KEEP_ORDER),
+                },
+            )
+        except BaseException:
+            writer.abort()
+            raise
+
+    return for_each_partition(context, one)

@@ -26,7 +26,16 @@ from dagster import (
     asset_check,
 )
 
-from opencoder_assets.assets.common import StepTally, publish_step, read_batches, run_streaming_step
+from opencoder_assets.assets.common import (
+    CODE_BACKFILL_POLICY,
+    StepTally,
+    check_partition_keys,
+    combine_check_results,
+    for_each_partition,
+    publish_step,
+    read_batches,
+    run_streaming_step,
+)
 from opencoder_assets.assets.ingestion import exact_deduped_code
 from opencoder_assets.core.filtering import FilterThresholds, apply_filters, compute_signals_with_errors
 from opencoder_assets.core.fuzzy_dedup import FuzzyDedupParams, run_fuzzy_dedup, s_curve_table
@@ -68,6 +77,7 @@ class FuzzyDedupConfig(Config):
 
 @asset(
     partitions_def=language_partitions,
+    backfill_policy=CODE_BACKFILL_POLICY,
     group_name="code",
     deps=[exact_deduped_code],
     description="5-gram MinHash + LSH (default 16 bands x 128 rows) file-level fuzzy dedup; one "
@@ -81,76 +91,78 @@ def fuzzy_deduped_code(
     metrics: MetricsStore,
     settings: PipelineSettings,
 ) -> MaterializeResult:
-    partition = context.partition_key
-    params = FuzzyDedupParams(
-        ngram_size=config.ngram_size, num_perm=config.num_perm, bands=config.bands, rows=config.rows,
-        seed=config.seed, token_unit=config.token_unit, verify_jaccard=config.verify_jaccard,
-        workers=config.workers, memory_limit=settings.duckdb_memory_limit,
-    )
-    shards = storage.shards("exact_deduped_code", partition)
-    writer = storage.writer("fuzzy_deduped_code", partition)
-    try:
-        result = run_fuzzy_dedup([str(s) for s in shards], writer.path / "work", params)
-        decisions_path = writer.path / "decisions.parquet"
-        clusters = str(result.clusters_path)
-        con = duckdb.connect()
-        try:
-            con.execute(f"SET memory_limit = '{settings.duckdb_memory_limit}'")
-            src = f"read_parquet({_plist(shards)})" if shards else None
-            if src is None:
-                pq.write_table(DECISION_SCHEMA.empty_table(), decisions_path)
-            else:
-                con.execute(
-                    f"""COPY (
-                        SELECT s.file_id, s.repo, s.path, s.language,
-                               CASE WHEN c.file_id IS NULL OR c.is_survivor THEN 'kept' ELSE 'dropped' END AS decision,
-                               CASE WHEN c.file_id IS NULL OR c.is_survivor THEN NULL ELSE 'fuzzy_duplicate' END AS reason,
-                               CASE WHEN c.file_id IS NULL THEN NULL
-                                    WHEN c.is_survivor THEN 'cluster_survivor:' || c.cluster_id
-                                    ELSE 'duplicate_of:' || c.survivor_id || ' est_j=' || round(c.est_similarity, 3)
-                               END AS detail,
-                               s.size_bytes
-                        FROM {src} s LEFT JOIN read_parquet('{clusters}') c USING (file_id)
-                        ORDER BY s.file_id) TO '{decisions_path}' (FORMAT parquet)"""
-                )
-                removed = str(result.removed_ids)
-                for i, shard in enumerate(shards):
-                    con.execute(
-                        f"""COPY (SELECT s.* FROM read_parquet('{shard}') s
-                                  ANTI JOIN read_parquet('{removed}') r USING (file_id) ORDER BY s.file_id)
-                            TO '{writer.shard_path(i)}' (FORMAT parquet, ROW_GROUP_SIZE 1000)"""
-                    )
-        finally:
-            con.close()
-        tally = StepTally()
-        for batch in read_batches([decisions_path], 50_000, DECISION_SCHEMA):
-            kept_n = sum(1 for d in batch["decision"].to_pylist() if d == "kept")
-            tally.add(pa.table({"n": pa.nulls(kept_n)}), batch)
-        stats = result.stats
-        curve = "\n".join(["| Jaccard | P(candidate) |", "|---:|---:|"] +
-                          [f"| {j:.2f} | {p:.3f} |" for j, p in s_curve_table(params.bands, params.rows)])
-        hist = stats["cluster_size_histogram"]
-        largest = stats["largest_clusters"][:10]
-        return publish_step(
-            context, step="fuzzy_deduped_code", partition=partition, writer=writer, metrics=metrics,
-            tally=tally, decisions_path=decisions_path,
-            extra_tables={"dedup_clusters": result.clusters_path},
-            run_extra={k: v for k, v in stats.items() if k not in ("largest_clusters",)},
-            extra_metadata={
-                "lsh_threshold": MetadataValue.float(float(stats["lsh_threshold"])),
-                "s_curve": MetadataValue.md(curve),
-                "params": MetadataValue.json(stats["params"]),
-                "too_short_not_hashed": MetadataValue.int(int(stats["too_short"])),
-                "candidate_edges": MetadataValue.int(int(stats["candidate_edges"])),
-                "clusters": MetadataValue.int(int(stats["clusters"])),
-                "cluster_size_histogram": MetadataValue.json(hist),
-                "largest_clusters": MetadataValue.json(largest),
-                "signature_cpu_seconds": MetadataValue.float(float(stats["signature_cpu_seconds"])),
-            },
+    def one(partition: str) -> MaterializeResult:
+        params = FuzzyDedupParams(
+            ngram_size=config.ngram_size, num_perm=config.num_perm, bands=config.bands, rows=config.rows,
+            seed=config.seed, token_unit=config.token_unit, verify_jaccard=config.verify_jaccard,
+            workers=config.workers, memory_limit=settings.duckdb_memory_limit,
         )
-    except BaseException:
-        writer.abort()
-        raise
+        shards = storage.shards("exact_deduped_code", partition)
+        writer = storage.writer("fuzzy_deduped_code", partition)
+        try:
+            result = run_fuzzy_dedup([str(s) for s in shards], writer.path / "work", params)
+            decisions_path = writer.path / "decisions.parquet"
+            clusters = str(result.clusters_path)
+            con = duckdb.connect()
+            try:
+                con.execute(f"SET memory_limit = '{settings.duckdb_memory_limit}'")
+                src = f"read_parquet({_plist(shards)})" if shards else None
+                if src is None:
+                    pq.write_table(DECISION_SCHEMA.empty_table(), decisions_path)
+                else:
+                    con.execute(
+                        f"""COPY (
+                            SELECT s.file_id, s.repo, s.path, s.language,
+                                   CASE WHEN c.file_id IS NULL OR c.is_survivor THEN 'kept' ELSE 'dropped' END AS decision,
+                                   CASE WHEN c.file_id IS NULL OR c.is_survivor THEN NULL ELSE 'fuzzy_duplicate' END AS reason,
+                                   CASE WHEN c.file_id IS NULL THEN NULL
+                                        WHEN c.is_survivor THEN 'cluster_survivor:' || c.cluster_id
+                                        ELSE 'duplicate_of:' || c.survivor_id || ' est_j=' || round(c.est_similarity, 3)
+                                   END AS detail,
+                                   s.size_bytes
+                            FROM {src} s LEFT JOIN read_parquet('{clusters}') c USING (file_id)
+                            ORDER BY s.file_id) TO '{decisions_path}' (FORMAT parquet)"""
+                    )
+                    removed = str(result.removed_ids)
+                    for i, shard in enumerate(shards):
+                        con.execute(
+                            f"""COPY (SELECT s.* FROM read_parquet('{shard}') s
+                                      ANTI JOIN read_parquet('{removed}') r USING (file_id) ORDER BY s.file_id)
+                                TO '{writer.shard_path(i)}' (FORMAT parquet, ROW_GROUP_SIZE 1000)"""
+                        )
+            finally:
+                con.close()
+            tally = StepTally()
+            for batch in read_batches([decisions_path], 50_000, DECISION_SCHEMA):
+                kept_n = sum(1 for d in batch["decision"].to_pylist() if d == "kept")
+                tally.add(pa.table({"n": pa.nulls(kept_n)}), batch)
+            stats = result.stats
+            curve = "\n".join(["| Jaccard | P(candidate) |", "|---:|---:|"] +
+                              [f"| {j:.2f} | {p:.3f} |" for j, p in s_curve_table(params.bands, params.rows)])
+            hist = stats["cluster_size_histogram"]
+            largest = stats["largest_clusters"][:10]
+            return publish_step(
+                context, step="fuzzy_deduped_code", partition=partition, writer=writer, metrics=metrics,
+                tally=tally, decisions_path=decisions_path,
+                extra_tables={"dedup_clusters": result.clusters_path},
+                run_extra={k: v for k, v in stats.items() if k not in ("largest_clusters",)},
+                extra_metadata={
+                    "lsh_threshold": MetadataValue.float(float(stats["lsh_threshold"])),
+                    "s_curve": MetadataValue.md(curve),
+                    "params": MetadataValue.json(stats["params"]),
+                    "too_short_not_hashed": MetadataValue.int(int(stats["too_short"])),
+                    "candidate_edges": MetadataValue.int(int(stats["candidate_edges"])),
+                    "clusters": MetadataValue.int(int(stats["clusters"])),
+                    "cluster_size_histogram": MetadataValue.json(hist),
+                    "largest_clusters": MetadataValue.json(largest),
+                    "signature_cpu_seconds": MetadataValue.float(float(stats["signature_cpu_seconds"])),
+                },
+            )
+        except BaseException:
+            writer.abort()
+            raise
+
+    return for_each_partition(context, one)
 
 
 # --------------------------------------------------------------------------- transformation
@@ -219,6 +231,7 @@ def _transform_batch(batch: pa.Table, config: TransformConfig) -> tuple[pa.Table
 
 @asset(
     partitions_def=language_partitions,
+    backfill_policy=CODE_BACKFILL_POLICY,
     group_name="code",
     deps=[fuzzy_deduped_code],
     description="Removes the leading copyright/license comment block and replaces PII (emails, "
@@ -231,28 +244,30 @@ def transformed_code(
     metrics: MetricsStore,
     settings: PipelineSettings,
 ) -> MaterializeResult:
-    partition = context.partition_key
-    edits_totals: Counter = Counter()
-    last_edits: dict[int, pa.Table] = {}
+    def one(partition: str) -> MaterializeResult:
+        edits_totals: Counter = Counter()
+        last_edits: dict[int, pa.Table] = {}
 
-    def fn(batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        kept, dec, edits = _transform_batch(batch, config)
-        last_edits[id(batch)] = edits
-        for name in TRANSFORM_EDIT_SCHEMA.names[1:]:
-            col = edits[name].to_pylist()
-            edits_totals[name] += sum(int(x) for x in col)
-        return kept, dec
+        def fn(batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+            kept, dec, edits = _transform_batch(batch, config)
+            last_edits[id(batch)] = edits
+            for name in TRANSFORM_EDIT_SCHEMA.names[1:]:
+                col = edits[name].to_pylist()
+                edits_totals[name] += sum(int(x) for x in col)
+            return kept, dec
 
-    def side(batch: pa.Table) -> dict[str, pa.Table]:
-        return {"transform_edits": last_edits.pop(id(batch))}
+        def side(batch: pa.Table) -> dict[str, pa.Table]:
+            return {"transform_edits": last_edits.pop(id(batch))}
 
-    return run_streaming_step(
-        context, step="transformed_code", partition=partition,
-        batches=read_batches(storage.shards("fuzzy_deduped_code", partition), settings.batch_rows),
-        fn=fn, storage=storage, metrics=metrics,
-        side_outputs={"transform_edits": TRANSFORM_EDIT_SCHEMA}, side_fn=side,
-        extra_metadata=lambda t: {"edits": MetadataValue.json(dict(edits_totals))},
-    )
+        return run_streaming_step(
+            context, step="transformed_code", partition=partition,
+            batches=read_batches(storage.shards("fuzzy_deduped_code", partition), settings.batch_rows),
+            fn=fn, storage=storage, metrics=metrics,
+            side_outputs={"transform_edits": TRANSFORM_EDIT_SCHEMA}, side_fn=side,
+            extra_metadata=lambda t: {"edits": MetadataValue.json(dict(edits_totals))},
+        )
+
+    return for_each_partition(context, one)
 
 
 # ----------------------------------------------------------------------------- signals
@@ -287,6 +302,7 @@ def signals_for_batch(batch: pa.Table, lang: str = "en") -> pa.Table:
 
 @asset(
     partitions_def=language_partitions,
+    backfill_policy=CODE_BACKFILL_POLICY,
     group_name="code",
     deps=[transformed_code],
     description="Every quality signal of the reference framework per file (natural-language, "
@@ -299,53 +315,55 @@ def quality_signals(
     metrics: MetricsStore,
     settings: PipelineSettings,
 ) -> MaterializeResult:
-    partition = context.partition_key
-    writer = storage.writer("quality_signals", partition)
-    try:
-        tally = StepTally()
-        decisions_path = writer.path / "decisions.parquet"
-        failures: Counter = Counter()
-        shard_index = 0
-        pool = ProcessPoolExecutor(settings.cpu_workers) if settings.cpu_workers > 1 else None
-        compute = pool.map if pool else map
-        with pq.ParquetWriter(decisions_path, DECISION_SCHEMA) as dwriter:
-            for shard in storage.shards("transformed_code", partition):
-                with pq.ParquetWriter(writer.shard_path(shard_index, "signals"), SIGNAL_SCHEMA) as sw:
-                    # Small batches spread the work over workers; map() keeps the input order.
-                    batches = list(read_batches([shard], max(50, settings.batch_rows // 20)))
-                    for batch, table in zip(batches, compute(signals_for_batch, batches), strict=True):
-                        sw.write_table(table)
-                        for errs in table["signal_errors"].to_pylist():
-                            failures.update(k for k, _ in errs)
-                        dec = _decisions_table({
-                            "file_id": batch["file_id"].to_pylist(), "repo": batch["repo"].to_pylist(),
-                            "path": batch["path"].to_pylist(), "language": batch["language"].to_pylist(),
-                            "decision": ["kept"] * batch.num_rows, "reason": [None] * batch.num_rows,
-                            "detail": [None] * batch.num_rows, "size_bytes": batch["size_bytes"].to_pylist(),
-                        })
-                        tally.add(batch, dec)
-                        dwriter.write_table(dec)
-                shard_index += 1
-        if pool:
-            pool.shutdown()
-        signal_files = sorted(writer.path.glob("signals-*.parquet"))
-        merged = writer.path / "quality_signals_table.parquet"
-        con = duckdb.connect()
+    def one(partition: str) -> MaterializeResult:
+        writer = storage.writer("quality_signals", partition)
         try:
-            if signal_files:
-                con.execute(f"COPY (SELECT * FROM read_parquet({_plist(signal_files)})) TO '{merged}' (FORMAT parquet)")
-            else:
-                pq.write_table(SIGNAL_SCHEMA.empty_table(), merged)
-        finally:
-            con.close()
-        return publish_step(
-            context, step="quality_signals", partition=partition, writer=writer, metrics=metrics, tally=tally,
-            decisions_path=decisions_path, extra_tables={"quality_signals": merged},
-            extra_metadata={"signal_failures": MetadataValue.json(dict(failures))},
-        )
-    except BaseException:
-        writer.abort()
-        raise
+            tally = StepTally()
+            decisions_path = writer.path / "decisions.parquet"
+            failures: Counter = Counter()
+            shard_index = 0
+            pool = ProcessPoolExecutor(settings.cpu_workers) if settings.cpu_workers > 1 else None
+            compute = pool.map if pool else map
+            with pq.ParquetWriter(decisions_path, DECISION_SCHEMA) as dwriter:
+                for shard in storage.shards("transformed_code", partition):
+                    with pq.ParquetWriter(writer.shard_path(shard_index, "signals"), SIGNAL_SCHEMA) as sw:
+                        # Small batches spread the work over workers; map() keeps the input order.
+                        batches = list(read_batches([shard], max(50, settings.batch_rows // 20)))
+                        for batch, table in zip(batches, compute(signals_for_batch, batches), strict=True):
+                            sw.write_table(table)
+                            for errs in table["signal_errors"].to_pylist():
+                                failures.update(k for k, _ in errs)
+                            dec = _decisions_table({
+                                "file_id": batch["file_id"].to_pylist(), "repo": batch["repo"].to_pylist(),
+                                "path": batch["path"].to_pylist(), "language": batch["language"].to_pylist(),
+                                "decision": ["kept"] * batch.num_rows, "reason": [None] * batch.num_rows,
+                                "detail": [None] * batch.num_rows, "size_bytes": batch["size_bytes"].to_pylist(),
+                            })
+                            tally.add(batch, dec)
+                            dwriter.write_table(dec)
+                    shard_index += 1
+            if pool:
+                pool.shutdown()
+            signal_files = sorted(writer.path.glob("signals-*.parquet"))
+            merged = writer.path / "quality_signals_table.parquet"
+            con = duckdb.connect()
+            try:
+                if signal_files:
+                    con.execute(f"COPY (SELECT * FROM read_parquet({_plist(signal_files)})) TO '{merged}' (FORMAT parquet)")
+                else:
+                    pq.write_table(SIGNAL_SCHEMA.empty_table(), merged)
+            finally:
+                con.close()
+            return publish_step(
+                context, step="quality_signals", partition=partition, writer=writer, metrics=metrics, tally=tally,
+                decisions_path=decisions_path, extra_tables={"quality_signals": merged},
+                extra_metadata={"signal_failures": MetadataValue.json(dict(failures))},
+            )
+        except BaseException:
+            writer.abort()
+            raise
+
+    return for_each_partition(context, one)
 
 
 # ----------------------------------------------------------------------------- filtering
@@ -360,6 +378,7 @@ class FilterConfig(Config):
 
 @asset(
     partitions_def=language_partitions,
+    backfill_policy=CODE_BACKFILL_POLICY,
     group_name="code",
     deps=[quality_signals],
     description="Applies the per-language threshold tables (declarative TOML) to the stored "
@@ -372,51 +391,53 @@ def filtered_code(
     metrics: MetricsStore,
     settings: PipelineSettings,
 ) -> MaterializeResult:
-    partition = context.partition_key
-    thresholds = FilterThresholds.load(config.thresholds_path) if config.thresholds_path else None
-    rule_hits: Counter = Counter()
-    signal_shards = storage.shards("quality_signals", partition, stem="signals")
-    code_shards = storage.shards("transformed_code", partition)
-    if len(signal_shards) != len(code_shards):
-        raise RuntimeError(f"quality_signals[{partition}] is stale ({len(signal_shards)} signal shards for "
-                           f"{len(code_shards)} code shards); re-materialize quality_signals")
+    def one(partition: str) -> MaterializeResult:
+        thresholds = FilterThresholds.load(config.thresholds_path) if config.thresholds_path else None
+        rule_hits: Counter = Counter()
+        signal_shards = storage.shards("quality_signals", partition, stem="signals")
+        code_shards = storage.shards("transformed_code", partition)
+        if len(signal_shards) != len(code_shards):
+            raise RuntimeError(f"quality_signals[{partition}] is stale ({len(signal_shards)} signal shards for "
+                               f"{len(code_shards)} code shards); re-materialize quality_signals")
 
-    def batches():
-        for code_shard, sig_shard in zip(code_shards, signal_shards, strict=True):
-            sig_iter = pq.ParquetFile(sig_shard).iter_batches(batch_size=settings.batch_rows)
-            for code in read_batches([code_shard], settings.batch_rows):
-                sig = next(sig_iter)
-                if sig.num_rows != code.num_rows or sig.column("file_id").to_pylist() != code["file_id"].to_pylist():
-                    raise RuntimeError(f"{sig_shard} does not line up with {code_shard}; re-materialize quality_signals")
-                yield code.append_column("_signals", sig.column("signals"))
+        def batches():
+            for code_shard, sig_shard in zip(code_shards, signal_shards, strict=True):
+                sig_iter = pq.ParquetFile(sig_shard).iter_batches(batch_size=settings.batch_rows)
+                for code in read_batches([code_shard], settings.batch_rows):
+                    sig = next(sig_iter)
+                    if sig.num_rows != code.num_rows or sig.column("file_id").to_pylist() != code["file_id"].to_pylist():
+                        raise RuntimeError(f"{sig_shard} does not line up with {code_shard}; re-materialize quality_signals")
+                    yield code.append_column("_signals", sig.column("signals"))
 
-    def fn(batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        d = batch.to_pydict()
-        keep_mask, dec = [], {name: [] for name in DECISION_SCHEMA.names}
-        for i in range(batch.num_rows):
-            signals = dict(d["_signals"][i])
-            decision = apply_filters(
-                signals, program_lang=d["language"][i], doc_type=d["doc_type"][i], lang=config.lang,
-                file_id=d["file_id"][i], seed=config.seed, random_mode=config.random_mode, thresholds=thresholds,
-            )
-            keep_mask.append(decision.keep)
-            rule_hits.update(decision.hits)
-            for key in ("file_id", "repo", "path", "language", "size_bytes"):
-                dec[key].append(d[key][i])
-            dec["decision"].append("kept" if decision.keep else "dropped")
-            dec["reason"].append(None if decision.keep else f"filter:{decision.hits[0]}")
-            dec["detail"].append(f"config={decision.config}" + ("" if decision.keep else " hits=" + ",".join(decision.hits)))
-        kept = batch.filter(pa.array(keep_mask, pa.bool_())).drop_columns(["_signals"])
-        return kept, _decisions_table(dec)
+        def fn(batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+            d = batch.to_pydict()
+            keep_mask, dec = [], {name: [] for name in DECISION_SCHEMA.names}
+            for i in range(batch.num_rows):
+                signals = dict(d["_signals"][i])
+                decision = apply_filters(
+                    signals, program_lang=d["language"][i], doc_type=d["doc_type"][i], lang=config.lang,
+                    file_id=d["file_id"][i], seed=config.seed, random_mode=config.random_mode, thresholds=thresholds,
+                )
+                keep_mask.append(decision.keep)
+                rule_hits.update(decision.hits)
+                for key in ("file_id", "repo", "path", "language", "size_bytes"):
+                    dec[key].append(d[key][i])
+                dec["decision"].append("kept" if decision.keep else "dropped")
+                dec["reason"].append(None if decision.keep else f"filter:{decision.hits[0]}")
+                dec["detail"].append(f"config={decision.config}" + ("" if decision.keep else " hits=" + ",".join(decision.hits)))
+            kept = batch.filter(pa.array(keep_mask, pa.bool_())).drop_columns(["_signals"])
+            return kept, _decisions_table(dec)
 
-    def meta(t: StepTally) -> dict:
-        table = "\n".join(["| rule | files |", "|---|---:|"] + [f"| {r} | {n} |" for r, n in rule_hits.most_common(30)])
-        return {"rules_fired": MetadataValue.md(table), "random_mode": MetadataValue.text(config.random_mode)}
+        def meta(t: StepTally) -> dict:
+            table = "\n".join(["| rule | files |", "|---|---:|"] + [f"| {r} | {n} |" for r, n in rule_hits.most_common(30)])
+            return {"rules_fired": MetadataValue.md(table), "random_mode": MetadataValue.text(config.random_mode)}
 
-    return run_streaming_step(
-        context, step="filtered_code", partition=partition, batches=batches(), fn=fn,
-        storage=storage, metrics=metrics, extra_metadata=meta,
-    )
+        return run_streaming_step(
+            context, step="filtered_code", partition=partition, batches=batches(), fn=fn,
+            storage=storage, metrics=metrics, extra_metadata=meta,
+        )
+
+    return for_each_partition(context, one)
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -456,6 +477,7 @@ def funnel_markdown(metrics: MetricsStore, partition: str) -> str:
 
 @asset(
     partitions_def=language_partitions,
+    backfill_policy=CODE_BACKFILL_POLICY,
     group_name="code",
     deps=[filtered_code],
     description="The RefineCode pretraining corpus: per-language deterministic downsampling "
@@ -468,33 +490,35 @@ def refinecode_code(
     metrics: MetricsStore,
     settings: PipelineSettings,
 ) -> MaterializeResult:
-    partition = context.partition_key
-    ratio = float(config.ratios.get(partition, 1.0))
-    if not 0.0 <= ratio <= 1.0:
-        raise ValueError(f"sampling ratio for {partition} must be in [0, 1], got {ratio}")
+    def one(partition: str) -> MaterializeResult:
+        ratio = float(config.ratios.get(partition, 1.0))
+        if not 0.0 <= ratio <= 1.0:
+            raise ValueError(f"sampling ratio for {partition} must be in [0, 1], got {ratio}")
 
-    def fn(batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        ids = batch["file_id"].to_pylist()
-        mask = [sample_keep(config.seed, fid, ratio) for fid in ids]
-        dec = _decisions_table({
-            "file_id": ids, "repo": batch["repo"].to_pylist(), "path": batch["path"].to_pylist(),
-            "language": batch["language"].to_pylist(),
-            "decision": ["kept" if m else "dropped" for m in mask],
-            "reason": [None if m else "downsampled" for m in mask],
-            "detail": [None if m else f"ratio={ratio:.4f}" for m in mask],
-            "size_bytes": batch["size_bytes"].to_pylist(),
-        })
-        return batch.filter(pa.array(mask, pa.bool_())), dec
+        def fn(batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+            ids = batch["file_id"].to_pylist()
+            mask = [sample_keep(config.seed, fid, ratio) for fid in ids]
+            dec = _decisions_table({
+                "file_id": ids, "repo": batch["repo"].to_pylist(), "path": batch["path"].to_pylist(),
+                "language": batch["language"].to_pylist(),
+                "decision": ["kept" if m else "dropped" for m in mask],
+                "reason": [None if m else "downsampled" for m in mask],
+                "detail": [None if m else f"ratio={ratio:.4f}" for m in mask],
+                "size_bytes": batch["size_bytes"].to_pylist(),
+            })
+            return batch.filter(pa.array(mask, pa.bool_())), dec
 
-    result = run_streaming_step(
-        context, step="refinecode_code", partition=partition,
-        batches=read_batches(storage.shards("filtered_code", partition), settings.batch_rows),
-        fn=fn, storage=storage, metrics=metrics,
-        extra_metadata=lambda t: {"sampling_ratio": MetadataValue.float(ratio)},
-    )
-    md = dict(result.metadata or {})
-    md["funnel"] = MetadataValue.md(funnel_markdown(metrics, partition))
-    return MaterializeResult(metadata=md)
+        result = run_streaming_step(
+            context, step="refinecode_code", partition=partition,
+            batches=read_batches(storage.shards("filtered_code", partition), settings.batch_rows),
+            fn=fn, storage=storage, metrics=metrics,
+            extra_metadata=lambda t: {"sampling_ratio": MetadataValue.float(ratio)},
+        )
+        md = dict(result.metadata or {})
+        md["funnel"] = MetadataValue.md(funnel_markdown(metrics, partition))
+        return MaterializeResult(metadata=md)
+
+    return for_each_partition(context, one)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -503,44 +527,50 @@ _EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 
 @asset_check(asset=refinecode_code, blocking=True, partitions_def=language_partitions, description="No file over the 8 MiB cap.")
 def refinecode_size_cap(context, storage: CorpusStorage, settings: PipelineSettings) -> AssetCheckResult:
-    partition = context.partition_key if context.has_partition_key else None
-    over = 0
-    for path in storage.shards("refinecode_code", partition):
-        sizes = pq.read_table(path, columns=["size_bytes"])["size_bytes"].to_pylist()
-        over += sum(1 for s in sizes if (s or 0) > settings.max_file_bytes)
-    return AssetCheckResult(passed=over == 0, metadata={"files_over_cap": over})
+    def one(partition: str | None) -> AssetCheckResult:
+        over = 0
+        for path in storage.shards("refinecode_code", partition):
+            sizes = pq.read_table(path, columns=["size_bytes"])["size_bytes"].to_pylist()
+            over += sum(1 for s in sizes if (s or 0) > settings.max_file_bytes)
+        return AssetCheckResult(passed=over == 0, metadata={"files_over_cap": over})
+
+    return combine_check_results({p: one(p) for p in check_partition_keys(context)})
 
 
 @asset_check(asset=refinecode_code, blocking=True, partitions_def=language_partitions,
              description="No email left that the PII redactor would still replace.")
 def refinecode_no_raw_email(context, storage: CorpusStorage, settings: PipelineSettings) -> AssetCheckResult:
-    partition = context.partition_key if context.has_partition_key else None
-    leaked = []
-    for batch in read_batches(storage.shards("refinecode_code", partition), settings.batch_rows):
-        for fid, text in zip(batch["file_id"].to_pylist(), batch["content"].to_pylist(), strict=True):
-            if "@" in text and _EMAIL_RE.search(text) and redact_pii(text)[1].get("EMAIL", 0):
-                leaked.append(fid)
-    return AssetCheckResult(passed=not leaked, severity=AssetCheckSeverity.ERROR,
-                            metadata={"files_with_email": len(leaked), "examples": leaked[:10]})
+    def one(partition: str | None) -> AssetCheckResult:
+        leaked = []
+        for batch in read_batches(storage.shards("refinecode_code", partition), settings.batch_rows):
+            for fid, text in zip(batch["file_id"].to_pylist(), batch["content"].to_pylist(), strict=True):
+                if "@" in text and _EMAIL_RE.search(text) and redact_pii(text)[1].get("EMAIL", 0):
+                    leaked.append(fid)
+        return AssetCheckResult(passed=not leaked, severity=AssetCheckSeverity.ERROR,
+                                metadata={"files_with_email": len(leaked), "examples": leaked[:10]})
+
+    return combine_check_results({p: one(p) for p in check_partition_keys(context)})
 
 
 @asset_check(asset=refinecode_code, blocking=True, partitions_def=language_partitions,
              description="Funnel consistency: every step's input equals the previous step's kept count.")
 def refinecode_funnel_consistent(context, metrics: MetricsStore) -> AssetCheckResult:
-    partition = context.partition_key if context.has_partition_key else None
-    rows = metrics.query("SELECT step, input_count, kept, dropped FROM latest_step_runs WHERE partition = ?",
-                         [partition])
-    by_step = {r[0]: r[1:] for r in rows}
-    problems = []
-    prev = None
-    for step in FUNNEL_STEPS:
-        if step not in by_step:
-            continue
-        n_in, kept, dropped = by_step[step]
-        if kept + dropped != n_in:
-            problems.append(f"{step}: kept {kept} + dropped {dropped} != input {n_in}")
-        if prev is not None and by_step[prev][1] != n_in:
-            problems.append(f"{step}: input {n_in} != {prev} kept {by_step[prev][1]}")
-        prev = step
-    return AssetCheckResult(passed=not problems, metadata={"problems": problems,
-                                                           "funnel": MetadataValue.md(funnel_markdown(metrics, partition))})
+    def one(partition: str | None) -> AssetCheckResult:
+        rows = metrics.query("SELECT step, input_count, kept, dropped FROM latest_step_runs WHERE partition = ?",
+                             [partition])
+        by_step = {r[0]: r[1:] for r in rows}
+        problems = []
+        prev = None
+        for step in FUNNEL_STEPS:
+            if step not in by_step:
+                continue
+            n_in, kept, dropped = by_step[step]
+            if kept + dropped != n_in:
+                problems.append(f"{step}: kept {kept} + dropped {dropped} != input {n_in}")
+            if prev is not None and by_step[prev][1] != n_in:
+                problems.append(f"{step}: input {n_in} != {prev} kept {by_step[prev][1]}")
+            prev = step
+        return AssetCheckResult(passed=not problems, metadata={
+            "problems": problems, "funnel": MetadataValue.md(funnel_markdown(metrics, partition))})
+
+    return combine_check_results({p: one(p) for p in check_partition_keys(context)})
