@@ -17,7 +17,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from dagster import AssetExecutionContext, AssetKey, Config, MaterializeResult, MetadataValue, asset
 
-from opencoder_assets.assets.common import StepTally, publish_step, read_batches, run_streaming_step
+from opencoder_assets.assets.common import (
+    StepTally,
+    publish_step,
+    read_batches,
+    run_streaming_step,
+    tally_decisions,
+)
 from opencoder_assets.core.annealing import (
     RECIPE_MIXTURE,
     KeywordMatcher,
@@ -396,10 +402,7 @@ def annealing_mix(
                        CASE WHEN s.sample_id IS NULL THEN 'not_sampled' END AS reason,
                        c.category AS detail, strlen(c.text)::BIGINT AS size_bytes
                 FROM candidates c LEFT JOIN selected s USING (category, sample_id)) TO '{decisions_path}' (FORMAT parquet)""")
-        tally = StepTally()
-        for batch in read_batches([decisions_path], 50_000, DECISION_SCHEMA):
-            kept_n = sum(1 for d in batch["decision"].to_pylist() if d == "kept")
-            tally.add(pa.table({"n": pa.nulls(kept_n)}), batch)
+        tally = tally_decisions(decisions_path)
         for category, c in plan.categories.items():
             if c.shortfall_tokens:
                 context.log.warning(f"annealing_mix: {category} pool has {c.pool_tokens} tokens < budget "

@@ -71,6 +71,15 @@ class StepTally:
         return self.input_rows - self.kept_rows
 
 
+def tally_decisions(decisions_path: Path) -> StepTally:
+    """A tally rebuilt from a decisions Parquet file (steps that decide in DuckDB, not per batch)."""
+    tally = StepTally()
+    for batch in read_batches([decisions_path], 50_000, DECISION_SCHEMA):
+        kept_n = sum(1 for d in batch["decision"].to_pylist() if d == "kept")
+        tally.add(pa.table({"n": pa.nulls(kept_n)}), batch)
+    return tally
+
+
 def read_batches(paths: Iterable[Path], batch_rows: int, schema: pa.Schema = CODE_SCHEMA) -> Iterator[pa.Table]:
     """Stream Parquet shards as tables cast to ``schema`` (DuckDB writes string, we use large_string)."""
     for path in paths:

@@ -12,11 +12,11 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from opencoder_assets.assets.common import (
     CODE_BACKFILL_POLICY,
-    StepTally,
     for_each_partition,
     publish_step,
     read_batches,
     run_streaming_step,
+    tally_decisions,
 )
 from opencoder_assets.core.exact_dedup import KEEP_ORDER, exact_dedup
 from opencoder_assets.core.ingest import (
@@ -186,10 +186,7 @@ def exact_deduped_code(
         try:
             decisions_path = writer.path / "decisions.parquet"
             stats = exact_dedup(shards, writer.path, decisions_path, memory_limit=settings.duckdb_memory_limit)
-            tally = StepTally()
-            for batch in read_batches([decisions_path], 50_000, DECISION_SCHEMA):
-                kept_n = sum(1 for d in batch["decision"].to_pylist() if d == "kept")
-                tally.add(pa.table({"n": pa.nulls(kept_n)}), batch)
+            tally = tally_decisions(decisions_path)
             return publish_step(
                 context, step="exact_deduped_code", partition=partition, writer=writer, metrics=metrics,
                 tally=tally, decisions_path=decisions_path,

@@ -35,6 +35,7 @@ from opencoder_assets.assets.common import (
     publish_step,
     read_batches,
     run_streaming_step,
+    tally_decisions,
 )
 from opencoder_assets.assets.ingestion import exact_deduped_code
 from opencoder_assets.core.filtering import FilterThresholds, apply_filters, compute_signals_with_errors
@@ -132,10 +133,7 @@ def fuzzy_deduped_code(
                         )
             finally:
                 con.close()
-            tally = StepTally()
-            for batch in read_batches([decisions_path], 50_000, DECISION_SCHEMA):
-                kept_n = sum(1 for d in batch["decision"].to_pylist() if d == "kept")
-                tally.add(pa.table({"n": pa.nulls(kept_n)}), batch)
+            tally = tally_decisions(decisions_path)
             stats = result.stats
             curve = "\n".join(["| Jaccard | P(candidate) |", "|---:|---:|"] +
                               [f"| {j:.2f} | {p:.3f} |" for j, p in s_curve_table(params.bands, params.rows)])
