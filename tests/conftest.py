@@ -54,3 +54,23 @@ def pipeline_resources(tmp_path: Path):
         }
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_dagster_state_storage():
+    """Dagster keeps the defs-state storage of the last instance in a ContextVar; a test that
+    disposed its instance would otherwise break the next ``materialize()`` ("Attempted to resolve
+    undefined DagsterInstance weakref"). Each test starts without one."""
+    try:
+        from dagster._core.storage.defs_state import base
+    except ImportError:  # pragma: no cover - other dagster versions
+        yield
+        return
+    token = base._current_storage.set(None)
+    try:
+        yield
+    finally:
+        try:
+            base._current_storage.reset(token)
+        except ValueError:
+            base._current_storage.set(None)
