@@ -2,39 +2,28 @@
 
 ``opencoder demo``      gather the default corpus and materialize every asset for its partitions
 ``opencoder run``       materialize the code assets for chosen partitions (in process)
-``opencoder why``       every step's decision for a repo/path or file id, from the metrics store
+``opencoder why``       every step's decision for a repo/path or file id (= ``opencoder lineage where``)
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from collections import Counter
-from pathlib import Path
-
-from opencoder_assets.core.ingest import discover_repos, iter_repo_files, load_manifest
-from opencoder_assets.core.languages import detect_language
 
 
-def discover_partitions(folders: list[str], manifest: str | None) -> list[str]:
-    """Partitions that have at least one file in the given folders (cheap directory walk)."""
-    from opencoder_assets.core.ingest import IngestStats
+def _indexed_partitions(storage) -> list[str]:
+    """Partitions that have files in the published source_index, largest first."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
 
-    counts: Counter = Counter()
-    stats = IngestStats()
-    for folder in folders:
-        if not Path(folder).is_dir():
-            continue
-        repos, _ = discover_repos(folder, load_manifest(manifest))
-        for repo in repos:
-            for rel, _full in iter_repo_files(repo, stats):
-                counts[detect_language(rel).partition] += 1
-    return [p for p, _ in counts.most_common()]
+    column = pq.read_table(storage.shards("source_index", None), columns=["partition"])["partition"]
+    counts = pc.value_counts(column).to_pylist()
+    return [c["values"] for c in sorted(counts, key=lambda c: (-c["counts"], c["values"]))]
 
 
-def _run(partitions: list[str], selection: str | None = None) -> int:
+def _run(partitions: list[str] | None, selection: str | None = None) -> int:
+    """Materialize source_index, then every partition (``None``: all partitions the index has)."""
     from dagster import DagsterInstance, materialize
 
     from opencoder_assets.definitions import code_checks, defs, pipeline_assets_for
@@ -50,9 +39,13 @@ def _run(partitions: list[str], selection: str | None = None) -> int:
         print(f"[{'ok' if result.success else 'FAILED'}] source_index {time.perf_counter() - t0:6.1f}s")
         if not result.success:
             return 1
+    if partitions is None:
+        partitions = _indexed_partitions(resources["storage"])
+        print(f"partitions with data: {', '.join(partitions)}")
+    keys = {a.key for a in assets}
+    checks = [c for c in code_checks if all(k.asset_key in keys for k in c.check_keys)]
     for partition in partitions:
         t0 = time.perf_counter()
-        checks = [c for c in code_checks if all(k.asset_key in {a.key for a in assets} for k in c.check_keys)]
         result = materialize([*assets, *checks], instance=instance, partition_key=partition, resources=resources,
                              raise_on_error=False)
         status = "ok" if result.success else "FAILED"
@@ -64,30 +57,6 @@ def _run(partitions: list[str], selection: str | None = None) -> int:
                 funnel.append(f"{ev.asset_key.to_user_string()}={md['kept_files'].value}")
         print(f"[{status}] {partition:<12} {time.perf_counter() - t0:6.1f}s  " + " -> ".join(funnel))
     return 1 if failed else 0
-
-
-def _why(args: argparse.Namespace) -> int:
-    from resources import MetricsStore
-
-    store = MetricsStore(db_path=args.db) if args.db else MetricsStore()
-    if args.file_id:
-        where, params = "file_id = ?", [args.file_id]
-    else:
-        repo, _, path = args.target.partition("/")
-        where, params = "repo = ? AND path = ?", [repo, path]
-    rows = store.query(
-        f"""SELECT d.step, d.partition, d.decision, coalesce(d.reason, ''), coalesce(d.detail, ''),
-                   d.file_id, r.recorded_at
-            FROM file_decisions d LEFT JOIN latest_step_runs r USING (step, partition)
-            WHERE {where} ORDER BY r.recorded_at NULLS LAST, d.step""",
-        params,
-    )
-    if not rows:
-        print("no decision recorded for that file", file=sys.stderr)
-        return 1
-    for step, partition, decision, reason, detail, file_id, _ in rows:
-        print(f"{step:<22} [{partition}] {decision:<8} {reason:<28} {detail}  (file_id={file_id})")
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,19 +82,17 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "demo":
         from opencoder_assets.default_data import prepare_default_corpus
-        from resources import CodeSources
 
         prepare_default_corpus()
-        sources = CodeSources()
-        parts = args.partitions.split(",") if args.partitions else discover_partitions(sources.folders, sources.manifest)
-        print(f"partitions with data: {', '.join(parts)}")
-        return _run(parts)
+        return _run(args.partitions.split(",") if args.partitions else None)
     if args.cmd == "run":
         return _run(args.partitions.split(","), args.select)
-    if args.cmd == "why":
-        if not args.target and not args.file_id:
-            parser.error("give repo/path or --file-id")
-        return _why(args)
+    if args.cmd == "why":  # shorthand for `opencoder lineage where`
+        from opencoder_assets.lineage import lineage_main
+
+        argv = ["where", *([args.target] if args.target else []), *(["--file-id", args.file_id] if args.file_id else []),
+                *(["--db", args.db] if args.db else [])]
+        return lineage_main(argv)
     return 2
 
 

@@ -32,6 +32,7 @@ from opencoder_assets.core.annealing import (
     selection_sql,
     tokens_sql,
 )
+from opencoder_assets.core.duckdb_sql import sql_path_list
 from opencoder_assets.core.sandbox import Sandbox, SandboxLimits
 from opencoder_assets.core.schema import DECISION_SCHEMA
 from opencoder_assets.core.teacher import TeacherClient, TeacherError, extract_code_blocks
@@ -70,10 +71,6 @@ def published_languages(storage: CorpusStorage, asset_name: str, languages: list
 
 def _shards(storage: CorpusStorage, asset_name: str, languages: list[str] | None) -> list[Path]:
     return [p for lang in published_languages(storage, asset_name, languages) for p in storage.shards(asset_name, lang)]
-
-
-def _sql_list(paths: list[Path]) -> str:
-    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
 # --------------------------------------------------------------------------------------------
@@ -158,7 +155,7 @@ def _sample_seeds(storage: CorpusStorage, asset_name: str, cfg: SeedConfig, seed
     with duckdb.connect() as con:
         return con.execute(
             f"""SELECT file_id, repo, path, language, size_bytes, left(content, {int(cfg.seed_max_chars)}) AS content
-                FROM read_parquet({_sql_list(shards)}, union_by_name = true)
+                FROM read_parquet({sql_path_list(shards)}, union_by_name = true)
                 ORDER BY md5('{int(seed)}:' || file_id), file_id LIMIT {int(cfg.max_seeds)}"""
         ).pl().to_dicts()
 
@@ -355,20 +352,20 @@ def annealing_mix(
     algo = _shards(storage, "algorithmic_corpus", langs)
     tok = tokens_sql
     if original and config.weights.get("original", 0) > 0:
-        anti = (f"WHERE file_id NOT IN (SELECT file_id FROM read_parquet({_sql_list(algo)}, union_by_name = true))"
+        anti = (f"WHERE file_id NOT IN (SELECT file_id FROM read_parquet({sql_path_list(algo)}, union_by_name = true))"
                 if algo and config.exclude_algorithmic_from_original else "")
         parts.append(f"""SELECT 'original' AS category, file_id AS sample_id, 'refinecode_code' AS source_asset,
             language, content AS text, {tok('content')} AS tokens, repo, path
-            FROM read_parquet({_sql_list(original)}, union_by_name = true) {anti}""")
+            FROM read_parquet({sql_path_list(original)}, union_by_name = true) {anti}""")
     if algo and config.weights.get("algorithmic", 0) > 0:
         parts.append(f"""SELECT 'algorithmic', file_id, 'algorithmic_corpus', language, content,
-            {tok('content')}, repo, path FROM read_parquet({_sql_list(algo)}, union_by_name = true)""")
+            {tok('content')}, repo, path FROM read_parquet({sql_path_list(algo)}, union_by_name = true)""")
     for category, asset_name in (("synthetic_snippets", "synthetic_snippets"), ("code_textbooks", "code_textbooks")):
         if config.weights.get(category, 0) > 0 and storage.has(asset_name, None):
             shards = storage.shards(asset_name, None)
             if shards:
                 parts.append(f"""SELECT '{category}', sample_id, '{asset_name}', language, text, {tok('text')},
-                    NULL::VARCHAR, NULL::VARCHAR FROM read_parquet({_sql_list(shards)}, union_by_name = true)""")
+                    NULL::VARCHAR, NULL::VARCHAR FROM read_parquet({sql_path_list(shards)}, union_by_name = true)""")
     unknown = sorted(set(config.weights) - set(RECIPE_MIXTURE))
     if unknown:
         raise ValueError(f"unknown mixture categories {unknown}; known: {sorted(RECIPE_MIXTURE)}")

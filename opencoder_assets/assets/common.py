@@ -71,6 +71,24 @@ class StepTally:
         return self.input_rows - self.kept_rows
 
 
+def all_kept_decisions(batch: pa.Table, detail: pa.ChunkedArray | pa.Array | None = None) -> pa.Table:
+    """One ``kept`` decision row per row of ``batch`` (steps that annotate but never drop)."""
+    n = batch.num_rows
+    return pa.table(
+        {
+            "file_id": batch["file_id"],
+            "repo": batch["repo"],
+            "path": batch["path"],
+            "language": batch["language"],
+            "decision": pa.array(["kept"] * n, pa.string()),
+            "reason": pa.nulls(n, pa.string()),
+            "detail": detail if detail is not None else pa.nulls(n, pa.string()),
+            "size_bytes": batch["size_bytes"],
+        },
+        schema=DECISION_SCHEMA,
+    )
+
+
 def tally_decisions(decisions_path: Path) -> StepTally:
     """A tally rebuilt from a decisions Parquet file (steps that decide in DuckDB, not per batch)."""
     tally = StepTally()

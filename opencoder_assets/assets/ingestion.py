@@ -12,6 +12,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from opencoder_assets.assets.common import (
     CODE_BACKFILL_POLICY,
+    all_kept_decisions,
     for_each_partition,
     publish_step,
     read_batches,
@@ -28,26 +29,14 @@ from opencoder_assets.core.ingest import (
     iter_table_batches,
 )
 from opencoder_assets.core.preprocess import preprocess_batch
-from opencoder_assets.core.schema import DECISION_SCHEMA, RAW_SCHEMA
+from opencoder_assets.core.schema import RAW_SCHEMA
 from opencoder_assets.partitions import language_partitions
 from resources import CodeSources, CorpusStorage, MetricsStore, PipelineSettings
 
 
 def _all_kept(batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-    decisions = pa.table(
-        {
-            "file_id": batch["file_id"],
-            "repo": batch["repo"],
-            "path": batch["path"],
-            "language": batch["language"],
-            "decision": pa.array(["kept"] * batch.num_rows, pa.string()),
-            "reason": pa.nulls(batch.num_rows, pa.string()),
-            "detail": batch["read_error"],
-            "size_bytes": batch["size_bytes"],
-        },
-        schema=DECISION_SCHEMA,
-    )
-    return batch, decisions
+    """Ingestion drops nothing: unreadable files carry their ``read_error`` as the detail."""
+    return batch, all_kept_decisions(batch, detail=batch["read_error"])
 
 
 @asset(

@@ -5,11 +5,11 @@ most data), then transformation, and the quality signals are computed on the *tr
 (the text that will be trained on), then per-language sampling of what survived.
 """
 
+import contextlib
 import hashlib
 import re
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Literal
 
 import duckdb
@@ -29,6 +29,7 @@ from dagster import (
 from opencoder_assets.assets.common import (
     CODE_BACKFILL_POLICY,
     StepTally,
+    all_kept_decisions,
     check_partition_keys,
     combine_check_results,
     for_each_partition,
@@ -38,12 +39,11 @@ from opencoder_assets.assets.common import (
     tally_decisions,
 )
 from opencoder_assets.assets.ingestion import exact_deduped_code
+from opencoder_assets.core.duckdb_sql import sql_path_list
 from opencoder_assets.core.filtering import FilterThresholds, apply_filters, compute_signals_with_errors
 from opencoder_assets.core.fuzzy_dedup import FuzzyDedupParams, run_fuzzy_dedup, s_curve_table
 from opencoder_assets.core.schema import DECISION_SCHEMA
 from opencoder_assets.core.transform import (
-    TransformResult,
-    find_copyright_header,
     redact_pii,
     transform_document,
 )
@@ -56,10 +56,6 @@ BYTES_PER_TOKEN = 3.6
 
 def _decisions_table(cols: dict[str, list]) -> pa.Table:
     return pa.table(cols, schema=DECISION_SCHEMA)
-
-
-def _plist(paths: list[Path]) -> str:
-    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
 # ----------------------------------------------------------------------------- fuzzy dedup
@@ -107,7 +103,7 @@ def fuzzy_deduped_code(
             con = duckdb.connect()
             try:
                 con.execute(f"SET memory_limit = '{settings.duckdb_memory_limit}'")
-                src = f"read_parquet({_plist(shards)})" if shards else None
+                src = f"read_parquet({sql_path_list(shards)})" if shards else None
                 if src is None:
                     pq.write_table(DECISION_SCHEMA.empty_table(), decisions_path)
                 else:
@@ -177,23 +173,6 @@ class TransformConfig(Config):
     redact_pii: bool = True
 
 
-def _transform_one(text: str, language: str, config: TransformConfig) -> TransformResult:
-    if config.remove_copyright and config.redact_pii:
-        return transform_document(text, language)
-    if config.remove_copyright:
-        res = transform_document(text, language)
-        header = find_copyright_header(text, language)
-        new = header.new_text if header is not None and not header.only_comments else text
-        return TransformResult(text=new, copyright_removed_chars=len(text) - len(new),
-                               copyright_block=res.copyright_block, pii_counts={}, changed=new != text,
-                               copyright_only=res.copyright_only)
-    if config.redact_pii:
-        new, counts = redact_pii(text, language)
-        return TransformResult(text=new, copyright_removed_chars=0, copyright_block=None, pii_counts=counts,
-                               changed=new != text)
-    return TransformResult(text=text, copyright_removed_chars=0, copyright_block=None, pii_counts={}, changed=False)
-
-
 def _transform_batch(batch: pa.Table, config: TransformConfig) -> tuple[pa.Table, pa.Table, pa.Table]:
     d = batch.to_pydict()
     new_content: list[str] = []
@@ -201,7 +180,8 @@ def _transform_batch(batch: pa.Table, config: TransformConfig) -> tuple[pa.Table
     dec = {name: [] for name in DECISION_SCHEMA.names}
     edits = {name: [] for name in TRANSFORM_EDIT_SCHEMA.names}
     for i in range(batch.num_rows):
-        res = _transform_one(d["content"][i], d["language"][i], config)
+        res = transform_document(d["content"][i], d["language"][i],
+                                 remove_copyright=config.remove_copyright, redact=config.redact_pii)
         empty = not res.text.strip()
         keep_mask.append(not empty)
         if not empty:
@@ -322,7 +302,7 @@ def quality_signals(
             shard_index = 0
             pool = ProcessPoolExecutor(settings.cpu_workers) if settings.cpu_workers > 1 else None
             compute = pool.map if pool else map
-            with pq.ParquetWriter(decisions_path, DECISION_SCHEMA) as dwriter:
+            with pool or contextlib.nullcontext(), pq.ParquetWriter(decisions_path, DECISION_SCHEMA) as dwriter:
                 for shard in storage.shards("transformed_code", partition):
                     with pq.ParquetWriter(writer.shard_path(shard_index, "signals"), SIGNAL_SCHEMA) as sw:
                         # Small batches spread the work over workers; map() keeps the input order.
@@ -331,23 +311,16 @@ def quality_signals(
                             sw.write_table(table)
                             for errs in table["signal_errors"].to_pylist():
                                 failures.update(k for k, _ in errs)
-                            dec = _decisions_table({
-                                "file_id": batch["file_id"].to_pylist(), "repo": batch["repo"].to_pylist(),
-                                "path": batch["path"].to_pylist(), "language": batch["language"].to_pylist(),
-                                "decision": ["kept"] * batch.num_rows, "reason": [None] * batch.num_rows,
-                                "detail": [None] * batch.num_rows, "size_bytes": batch["size_bytes"].to_pylist(),
-                            })
+                            dec = all_kept_decisions(batch)
                             tally.add(batch, dec)
                             dwriter.write_table(dec)
                     shard_index += 1
-            if pool:
-                pool.shutdown()
             signal_files = sorted(writer.path.glob("signals-*.parquet"))
             merged = writer.path / "quality_signals_table.parquet"
             con = duckdb.connect()
             try:
                 if signal_files:
-                    con.execute(f"COPY (SELECT * FROM read_parquet({_plist(signal_files)})) TO '{merged}' (FORMAT parquet)")
+                    con.execute(f"COPY (SELECT * FROM read_parquet({sql_path_list(signal_files)})) TO '{merged}' (FORMAT parquet)")
                 else:
                     pq.write_table(SIGNAL_SCHEMA.empty_table(), merged)
             finally:

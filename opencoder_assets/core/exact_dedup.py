@@ -13,6 +13,8 @@ from pathlib import Path
 
 import duckdb
 
+from opencoder_assets.core.duckdb_sql import sql_path_list
+
 KEEP_ORDER = "stars DESC NULLS LAST, commit_time DESC NULLS LAST, file_id ASC"
 
 
@@ -23,10 +25,6 @@ class ExactDedupStats:
     duplicate_files: int
     duplicate_groups: int
     largest_group: int
-
-
-def _plist(paths: list[Path]) -> str:
-    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
 def exact_dedup(
@@ -57,7 +55,7 @@ def exact_dedup(
                 SELECT file_id, repo, path, language, size_bytes,
                        first_value(file_id) OVER w AS survivor,
                        count(*) OVER (PARTITION BY {key_column}) AS group_size
-                FROM read_parquet({_plist(shards)})
+                FROM read_parquet({sql_path_list(shards)})
                 WINDOW w AS (PARTITION BY {key_column} ORDER BY {KEEP_ORDER}
                              ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"""
             )

@@ -40,6 +40,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
+from opencoder_assets.core.duckdb_sql import sql_path_list
+
 __all__ = [
     "TOKEN_UNITS",
     "ClusterStats",
@@ -473,10 +475,6 @@ _CLUSTER_SCHEMA = pa.schema(
 )
 
 
-def _sql_list(paths: Sequence[str]) -> str:
-    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
-
-
 def _connect(work: Path, params: FuzzyDedupParams) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     tmp = work / "duckdb_tmp"
@@ -574,7 +572,7 @@ def find_clusters(
     con = _connect(work, params)
     try:
         if parts:
-            bands_sql = f"read_parquet({_sql_list(parts)})"
+            bands_sql = f"read_parquet({sql_path_list(parts)})"
             stats.signed_docs = con.execute(f"SELECT count(DISTINCT file_id) FROM {bands_sql}").fetchone()[0]
             edges_file = (work / "edges.parquet").as_posix()
             con.execute(
@@ -621,7 +619,7 @@ def find_clusters(
         con.register("members", members)
 
         meta_sql = (
-            f"SELECT CAST(file_id AS VARCHAR) AS file_id, stars, commit_time FROM read_parquet({_sql_list(inputs)}) "
+            f"SELECT CAST(file_id AS VARCHAR) AS file_id, stars, commit_time FROM read_parquet({sql_path_list(inputs)}) "
             "WHERE CAST(file_id AS VARCHAR) IN (SELECT file_id FROM members)"
         )
         con.execute(

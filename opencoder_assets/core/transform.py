@@ -922,9 +922,14 @@ def _not_high_entropy(v: str) -> bool:
 # =====================================================================================
 
 
-def transform_document(text: str, program_lang: str) -> TransformResult:
-    """Copyright removal first (so header emails are not counted as PII), then PII redaction."""
-    header = find_copyright_header(text, program_lang)
+def transform_document(
+    text: str, program_lang: str, *, remove_copyright: bool = True, redact: bool = True
+) -> TransformResult:
+    """Copyright removal first (so header emails are not counted as PII), then PII redaction.
+
+    Either part can be switched off (e.g. to reproduce the reference filter on untouched text).
+    """
+    header = find_copyright_header(text, program_lang) if remove_copyright else None
     removed_block: str | None = None
     only = False
     work = text
@@ -934,7 +939,7 @@ def transform_document(text: str, program_lang: str) -> TransformResult:
         else:
             work, removed_block = header.new_text, header.block
     removed_chars = len(text) - len(work)
-    redacted, counts = redact_pii(work, program_lang)
+    redacted, counts = redact_pii(work, program_lang) if redact else (work, {})
     return TransformResult(
         text=redacted,
         copyright_removed_chars=removed_chars,
