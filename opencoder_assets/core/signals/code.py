@@ -16,6 +16,7 @@ import regex
 from . import text as T
 from .document import PRECISION, CodeDocument, wordpunct_tokenize
 from .ngrams import frac_chars_dupe_ngrams, frac_chars_top_ngram
+from .pysplit import PY_STR_OR_COMMENT_RE
 
 Value = float | int | bool | None
 
@@ -134,24 +135,10 @@ def _python_comments(source: str) -> str:
     return "".join(parts).replace("#", "")
 
 
-# Strings and comments of (syntactically valid) Python 3.11 source, leftmost first; triple
-# quotes before single ones.  Bodies follow ``tokenize``'s Single3/Double3/ContStr rules: a
-# backslash escapes any character (also a newline), single-quoted strings stop at a bare
-# newline.  No other token can contain ``#``, ``'`` or ``"``, so on source that ``ast.parse``
-# accepts, the ``#`` matches are exactly tokenize's COMMENT tokens (``#[^\r\n]*``).
-_PY_STR_OR_COMMENT_RE = re.compile(
-    r"#[^\r\n]*"
-    r"|'''[^'\\]*(?:(?:\\[\s\S]|'(?!''))[^'\\]*)*'''"
-    r'|"""[^"\\]*(?:(?:\\[\s\S]|"(?!""))[^"\\]*)*"""'
-    r"|'[^'\\\n]*(?:\\[\s\S][^'\\\n]*)*'"
-    r'|"[^"\\\n]*(?:\\[\s\S][^"\\\n]*)*"'
-)
-
-
 def _python_comments_fast(source: str) -> str:
     """Same result as :func:`_python_comments` for source that ``ast.parse`` accepts and that
     has no ``\\r`` (checked by the caller); one C-level regex scan instead of ``tokenize``."""
-    parts = [m for m in _PY_STR_OR_COMMENT_RE.findall(source) if m[:1] == "#"]
+    parts = [m for m in PY_STR_OR_COMMENT_RE.findall(source) if m[:1] == "#"]
     return "".join(parts).replace("#", "")
 
 

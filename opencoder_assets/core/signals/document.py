@@ -26,6 +26,7 @@ from typing import Any
 import regex
 
 from .lexfast import split_code_comment
+from .pysplit import split_python_fast
 
 __all__ = [
     "CodeDocument",
@@ -304,6 +305,10 @@ class CodeDocument:
         if lexer is None:
             return self._split_by_hand()
         with _gc_paused():
+            if self.program_lang == "python" and "\r" not in self.text and self.python_ast is not None:
+                fast = split_python_fast(lexer, self.text, _comment_types())
+                if fast is not None:
+                    return fast
             return split_code_comment(lexer, self.text, _comment_types())
 
     @property

@@ -454,3 +454,48 @@ def _run(lexer: Any, text: str, comment_types: frozenset[Any]) -> tuple[str, str
     if run_start < pos:
         code_append(text[run_start:pos])
     return "".join(code_parts), "".join(comment_parts)
+
+
+def lex_until_root(lexer: Any, text: str, pos: int, comment_types: frozenset[Any]) -> int | None:
+    """Lex ``text`` from ``pos`` in the root state, exactly as :func:`split_code_comment`
+    would from a token boundary there, until the state stack is back to ``["root"]``
+    after the first token; return that position.  None if a comment (or a callback
+    yielding one) is met on the way, or the lexer is not one the fast dispatch serves.
+
+    Used to check, token by token, where Pygments ends a string literal."""
+    if not _fast_capable(lexer):
+        return None
+    prog = _program(lexer)
+    proxy = _FastProxy(lexer, prog)
+    statestack = ["root"]
+    disp = prog["root"]
+    end = len(text)
+    first = True
+    while first or len(statestack) > 1:
+        first = False
+        for seg_match, table, single in disp[text[pos]] if pos < end else disp[""]:
+            m = seg_match(text, pos)
+            if m:
+                if single is None:
+                    action, new_state, rexmatch, is_tok = table[m.lastindex]
+                else:
+                    action, new_state, rexmatch, is_tok = single
+                if is_tok:
+                    if action in comment_types:
+                        return None
+                elif action is not None:
+                    for _i, t, _v in action(proxy, m if single is not None else rexmatch(text, pos)):
+                        if t in comment_types:
+                            return None
+                pos = m.end()
+                if new_state is not None:
+                    _apply_state(statestack, new_state)
+                    disp = prog[statestack[-1]]
+                break
+        else:
+            if pos >= end:
+                return pos
+            if text[pos] == "\n":
+                return pos + 1  # error recovery (root after this newline): never a quote's end
+            pos += 1  # an Error token (not a comment); the state is unchanged
+    return pos

@@ -1,0 +1,211 @@
+"""The fast Python code/comment split (``signals/pysplit.py``) equals Pygments' split.
+
+Wherever ``split_python_fast`` answers (it may decline with None), its answer must be
+exactly ``"".join`` of the non-comment / comment token values of ``lexer.get_tokens``.
+Checked on hand-written traps, on seeded random programs built from the constructs where
+Pygments and the real tokenizer disagree, and on real stdlib modules.
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opencoder_assets.core.signals import CodeDocument
+from opencoder_assets.core.signals.document import _comment_types, _get_lexer
+from opencoder_assets.core.signals.pysplit import FAST_PATH_AVAILABLE, split_python_fast
+
+pytestmark = pytest.mark.skipif(not FAST_PATH_AVAILABLE, reason="fast path is for the 3.11 tokenizer")
+
+LEXER = _get_lexer("python")
+CT = _comment_types()
+
+
+def pygments_split(text: str) -> tuple[str, str]:
+    code, comment = [], []
+    for ttype, value in LEXER.get_tokens(text):
+        (comment if ttype in CT else code).append(value)
+    return "".join(code), "".join(comment)
+
+
+def parses(text: str) -> bool:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ast.parse(text)
+        except (SyntaxError, ValueError):
+            return False
+    return True
+
+
+# name -> (source, fast path expected to answer?)
+TRAPS: dict[str, tuple[str, bool]] = {
+    # Pygments ends a line-start """ string at the first """, ignoring the backslash
+    "doc_escaped_quote": ('def f():\n    """a \\""" b"""  # c\n    return 1\n', False),
+    # raw triple-quoted strings have no escape rule in Pygments
+    "raw_triple_escaped": ('x = 1\nr"""a\\"""  # in the string for Python """\n', False),
+    # Pygments' str.format rule {name[...]} runs over the closing quote
+    "format_rule_crosses_quote": ('x = "{a[" + y  # c\nz = 1  # ]}"\n', False),
+    "format_spec_crosses_quote": ('d = {"{:"<e}  # hi\n', False),
+    # match/case statements: Pygments re-lexes the rest of the line on its own
+    "match_statement": ("match x:\n    case 1:  # one\n        pass\n    case _:  # any\n        pass\n", False),
+    "case_guard_underscore": ('match p:\n    case x if y == "_":  # note\n        pass\n', False),
+    # line-start match/case that Pygments leaves at once: fast path still answers
+    "match_attribute": ("match.group(1)  # c\ncase.x = 2  # d\n", True),
+    "match_in_docstring": ('def f():\n    """Match\n    case insensitive _names_\n    """\n', True),
+    "fstring_nested": ("x = f\"{a['#']!r:>{w}} # no\"  # yes\n", True),
+    "fstring_triple_expr": ("x = f'''{\n\"\"\"doc\"\"\"\n}'''  # c\n", True),
+    "keyword_then_string": ('if"x"in y:pass  # c\nz = 1if"a"else"b"  # d\n', True),
+    "prefixed_docstrings": ('x = (\n    rb"""doc # x"""\n)\nRb\'\'\'d2\'\'\'\n', True),
+    "f_prefix_is_not_doc": ('f"""not doc {x}"""  # c\n', True),
+    "continuation_then_doc": ('x = 1 + \\\n"""doc"""  # c\n', True),
+    "blank_lines_then_doc": ('def f():\n\n    \n    """doc"""\n', True),
+    "hashbang": ('#!/usr/bin/env python\n# c\nx = "#"\n', True),
+    "percent_format": ('x = "%(a)s #" % d  # c\n', True),
+    "escapes": ("x = \"a\\\"#\" + 'b\\'#'  # c\ny = b\"\\x00#\"  # d\n", True),
+    "named_unicode_escape": ('x = "\\N{BULLET} # \\u2022"  # c\n', True),
+    "leading_trailing_newlines": ("\n\n\nx = 1  # c\n\n\n", True),
+    "yield_from_string": ('def g():\n    yield from "ab"  # c\n', True),
+    "raw_single_escaped_quote": ('x = r"\\"#"  # c\n', True),
+    "whitespace_prefix_doc": ('\t\f"""doc"""\n', True),
+    "no_comment": ("x = 1\n", True),
+    "empty": ("", True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRAPS))
+def test_traps(name: str) -> None:
+    text, answers = TRAPS[name]
+    assert parses(text), name
+    got = split_python_fast(LEXER, text, CT)
+    assert (got is not None) == answers, name
+    if got is not None:
+        assert got == pygments_split(text), name
+
+
+# ------------------------------------------------------------------ random programs
+_QUOTES = ['"', "'", '"""', "'''"]
+_PREFIXES = ["", "r", "b", "rb", "Rb", "bR", "u", "U", "f", "F", "rf", "fR", "B", "R"]
+_BODIES = [
+    "a", "#", "# x", "{", "}", "{{", "}}", "{x}", "{x!r}", "{x:>{w}}", "{a[", "]}", "\\\\", "\\n",
+    "\\'", '\\"', "%s", "%(k)s", "'", '"', " ", "\\N{BULLET}", "{0}", "{a.b[c]}", '{:"<e}', "_",
+    "match", "\\\n",
+]
+
+
+def _string(rng: random.Random) -> str:
+    quote = rng.choice(_QUOTES)
+    body = "".join(rng.choice(_BODIES) for _ in range(rng.randint(0, 4)))
+    if len(quote) == 1:
+        body = body.replace("\\\n", "")
+    return rng.choice(_PREFIXES) + quote + body + quote
+
+
+def _expr(rng: random.Random) -> str:
+    atoms = [lambda: _string(rng), lambda: "x", lambda: "1", lambda: "[1, 2]", lambda: "f(a, b=2)", lambda: "{'k': 1}"]
+    out = rng.choice(atoms)()
+    for _ in range(rng.randint(0, 2)):
+        out += rng.choice([" + ", " if x else ", " == ", " % ", " in ", "if", "in"]) + rng.choice(atoms)()
+    return out
+
+
+def _line(rng: random.Random, ind: str) -> str:
+    comment = rng.choice(["", "  # c", "  # ' \" {", "#x"])
+    k = rng.random()
+    if k < 0.4:
+        return f"{ind}v = {_expr(rng)}{comment}"
+    if k < 0.5:
+        return f"{ind}{_string(rng)}{comment}"
+    if k < 0.57:
+        return f"{ind}# {rng.choice(_BODIES)}"
+    if k < 0.64:
+        return f"{ind}v = (\n{ind}    {_string(rng)}\n{ind}){comment}"
+    if k < 0.7:
+        return f"{ind}v = 1 + \\\n{ind}{_string(rng)}{comment}"
+    if k < 0.8:
+        return f"{ind}{rng.choice(['match.x', 'case'])} = {_expr(rng)}{comment}"
+    return f"{ind}print({_expr(rng)}, {_expr(rng)}){comment}"
+
+
+def _program(rng: random.Random) -> str:
+    lines = ["#!/usr/bin/env python"] if rng.random() < 0.1 else []
+    for _ in range(rng.randint(1, 8)):
+        r = rng.random()
+        if r < 0.2:
+            lines.append("def f():")
+            if rng.random() < 0.6:
+                q = rng.choice(_QUOTES[2:])
+                body = "".join(rng.choice(_BODIES) for _ in range(3))
+                lines.append(f"    {rng.choice(_PREFIXES[:8])}{q}{body}{q}")
+            lines.extend(_line(rng, "    ") for _ in range(rng.randint(1, 3)))
+        elif r < 0.25:
+            guard = rng.choice(["1", "_", 'x if y == "_"', '"a_b"'])
+            lines += ["match v:", f"    case {guard}:{rng.choice(['', '  # c'])}", "        pass"]
+        else:
+            lines.append(_line(rng, ""))
+    return "\n".join(lines) + rng.choice(["\n", ""])
+
+
+def test_random_programs() -> None:
+    rng = random.Random(20261123)
+    parsed = answered = 0
+    for _ in range(6000):
+        text = _program(rng)
+        if not parses(text):
+            continue
+        parsed += 1
+        got = split_python_fast(LEXER, text, CT)
+        if got is None:
+            continue
+        answered += 1
+        assert got == pygments_split(text), text
+    assert parsed > 1500 and answered > 0.75 * parsed, (parsed, answered)
+
+
+# ------------------------------------------------------------------ real modules
+def _stdlib_modules(n: int) -> list[Path]:
+    root = Path(ast.__file__).parent
+    files = sorted(p for p in root.glob("*.py") if p.stat().st_size < 400_000)
+    return random.Random(7).sample(files, min(n, len(files)))
+
+
+def test_stdlib_modules_equal_pygments() -> None:
+    answered = total = 0
+    for path in _stdlib_modules(60):
+        text = path.read_text(encoding="utf-8")
+        if "\r" in text or not parses(text):
+            continue
+        total += 1
+        got = split_python_fast(LEXER, text, CT)
+        if got is None:
+            continue
+        answered += 1
+        assert got == pygments_split(text), path
+    assert answered >= 0.9 * total > 0, (answered, total)
+
+
+def test_document_uses_fast_path_and_falls_back(monkeypatch: Any) -> None:
+    """CodeDocument takes the fast path for parseable source and the full lexer otherwise;
+    both give the Pygments split."""
+    import opencoder_assets.core.signals.document as document
+
+    calls: list[str] = []
+    real_fast = document.split_python_fast
+
+    def spy(*args: Any) -> Any:
+        calls.append("fast")
+        return real_fast(*args)
+
+    monkeypatch.setattr(document, "split_python_fast", spy)
+    valid = 'def f():\n    """doc"""\n    return 1  # one\n'
+    py2 = 'print "hello"  # py2\nx = """doc"""\n'
+    for text, expect_fast in ((valid, True), (py2, False)):
+        calls.clear()
+        doc = CodeDocument(text, program_lang="python", doc_type="code")
+        assert (doc.code_content, doc.comment_content) == pygments_split(text)
+        assert bool(calls) == expect_fast
