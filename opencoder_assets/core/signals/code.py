@@ -41,6 +41,7 @@ _B64_RE = re.compile(r"[a-zA-Z0-9+/\n=]{64,}")
 _UESC_RE = re.compile(r"(?:\\u[0-9a-fA-F]{4}){8,}")
 _HEX_RE = regex.compile(r"\b0[xX][0-9a-fA-F]+\b")
 _WS_RE = regex.compile(r"\s+")
+_INFO_SEPARATORS_RE = re.compile("[\x1c-\x1f]")
 _PROMPT_COMMENTS = ("your code here", "fixme", "todo")
 
 
@@ -180,7 +181,12 @@ def cate_xml_start(doc: CodeDocument) -> float:
 def frac_lines_dupe_lines(doc: CodeDocument) -> float | None:
     if not doc.raw_lines:
         return None
-    counts = Counter(_WS_RE.sub("", ln) for ln in doc.code_lines)
+    if _INFO_SEPARATORS_RE.search(doc.code_content) is None:
+        # ``regex``'s \s is str.isspace() minus U+001C..U+001F, so without those
+        # characters str.split() removes exactly the same whitespace (5x faster)
+        counts = Counter(map("".join, map(str.split, doc.code_lines)))
+    else:
+        counts = Counter(_WS_RE.sub("", ln) for ln in doc.code_lines)
     total = sum(counts.values())
     if total == 0:
         return None
@@ -209,7 +215,8 @@ def frac_lines_long_string(doc: CodeDocument) -> float | None:
     count = 0
     for s in strings:
         for piece in s.split("\n"):
-            if len(wordpunct_tokenize(piece)) > 20:
+            # a piece has at most len(piece) tokens
+            if len(piece) > 20 and len(wordpunct_tokenize(piece)) > 20:
                 count += 1
     return r8(count / total)
 

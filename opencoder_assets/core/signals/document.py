@@ -125,6 +125,32 @@ def normalize_text(text: str) -> str:
     return text
 
 
+#: Characters that survive :func:`normalize_text` and are neither ``\w`` nor whitespace
+#: in ASCII text (BS, ESC, DEL); without them, ASCII normalized text is lowercase letters
+#: and digits separated by single spaces.
+_ASCII_NON_WORD_RE = re.compile("[\x08\x1b\x7f]")
+
+
+def normalized_wordpunct(norm: str) -> list[str]:
+    """``wordpunct_tokenize`` of :func:`normalize_text` output, mostly via ``str.split``.
+
+    After normalization whitespace is single spaces, so the word-punct tokens are the
+    space-separated pieces, except that a piece mixing word and other characters splits
+    further.  A piece is a single token iff it is all ``\\w`` (``str.isalnum``, as ``_`` is
+    gone); in ASCII text that holds for every piece unless BS/ESC/DEL occur."""
+    pieces = norm.split()
+    if norm.isascii() and _ASCII_NON_WORD_RE.search(norm) is None:
+        return pieces
+    findall = WORDPUNCT_RE.findall
+    out: list[str] = []
+    for p in pieces:
+        if p.isalnum():
+            out.append(p)
+        else:
+            out.extend(findall(p))
+    return out
+
+
 def split_lines(text: str) -> list[str]:
     """Split keeping the trailing newline in each piece (the reference's ``([^\\n]*\\n|[^\\n]+$)``)."""
     parts = text.split("\n")
@@ -217,7 +243,7 @@ class CodeDocument:
     def normalized_words(self) -> list[str]:
         """Normalized words.  Normalizing the whole text equals per-line normalization
         (every step is character-local and tokens never span a newline)."""
-        return WORDPUNCT_RE.findall(normalize_text(self.text))
+        return normalized_wordpunct(normalize_text(self.text))
 
     @cached_property
     def raw_words(self) -> list[str]:
@@ -235,10 +261,10 @@ class CodeDocument:
     @cached_property
     def word_ids(self) -> list[int]:
         """Words mapped to small ints (0 .. vocabulary size - 1), in first-seen order."""
-        ids: dict[str, int] = {}
-        out = [ids.setdefault(w, len(ids)) for w in self.normalized_words]
+        words = self.normalized_words
+        ids = {w: i for i, w in enumerate(dict.fromkeys(words))}
         self.__dict__["vocab_size"] = max(len(ids), 1)
-        return out
+        return list(map(ids.__getitem__, words))
 
     def ngram_keys(self, n: int) -> list[int]:
         """Word n-grams in order, each encoded as one exact int ``sum(id_k * V**(n-1-k))``
