@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import partial
 
@@ -44,6 +45,14 @@ DIRECTIVE_RES = [
 ]
 HEADER_EXTS = ("h", "hpp", "hxx", "hh", "h++")
 
+# ``re`` twins of two linear patterns (2-3x faster there).  On ASCII text without
+# U+001C..U+001F, ``\s``/``\w`` mean the same in both engines (``regex``'s ``\s`` lacks exactly
+# those four separators), so the matches are identical; other text keeps ``regex``.
+_STDLIB_TWINS: dict[regex.Pattern[str], re.Pattern[str]] = {
+    rx: re.compile(rx.pattern, re.MULTILINE) for rx in (INCLUDE_RE, SIMPLE_VAR_RE)
+}
+_INFO_SEPARATORS_RE = re.compile("[\x1c-\x1f]")
+
 
 def r8(x: float) -> float:
     return round(x, PRECISION)
@@ -53,7 +62,12 @@ def _count(doc: CodeDocument, key: str, pattern: regex.Pattern[str]) -> int:
     """Cached ``len(findall)`` over the code content (shared by C and C++ signals)."""
     cache = doc.__dict__.setdefault("_c_counts", {})
     if key not in cache:
-        cache[key] = len(pattern.findall(doc.code_content, timeout=doc.compat.regex_timeout))
+        code = doc.code_content
+        fast = _STDLIB_TWINS.get(pattern)
+        if fast is not None and code.isascii() and _INFO_SEPARATORS_RE.search(code) is None:
+            cache[key] = len(fast.findall(code))
+        else:
+            cache[key] = len(pattern.findall(code, timeout=doc.compat.regex_timeout))
     return cache[key]
 
 
@@ -91,7 +105,8 @@ def frac_lines_goto(doc: CodeDocument, lang: str) -> float | None:
 def cate_var_zero(doc: CodeDocument, lang: str) -> float | None:
     if doc.program_lang != lang:
         return None
-    return float(_count(doc, "var", VARIABLE_RE) == 0)
+    # "no match at all": the first match decides, no need to count them (findall)
+    return float(VARIABLE_RE.search(doc.code_content, timeout=doc.compat.regex_timeout) is None)
 
 
 def score_lines_no_logic(doc: CodeDocument, lang: str) -> float | None:

@@ -25,7 +25,7 @@ from typing import Any
 
 import regex
 
-from .lexfast import split_code_comment
+from .lexfast import split_code_comment, split_json_fast
 from .pysplit import split_python_fast
 
 __all__ = [
@@ -333,6 +333,10 @@ class CodeDocument:
         with _gc_paused():
             if self.program_lang == "python" and "\r" not in self.text and self.python_ast is not None:
                 fast = split_python_fast(lexer, self.text, _comment_types())
+                if fast is not None:
+                    return fast
+            elif self.program_lang == "json":
+                fast = split_json_fast(lexer, self.text)
                 if fast is not None:
                     return fast
             return split_code_comment(lexer, self.text, _comment_types())

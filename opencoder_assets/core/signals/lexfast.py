@@ -499,3 +499,30 @@ def lex_until_root(lexer: Any, text: str, pos: int, comment_types: frozenset[Any
                 return pos + 1  # error recovery (root after this newline): never a quote's end
             pos += 1  # an Error token (not a comment); the state is unchanged
     return pos
+
+
+# --------------------------------------------------------------------------- JSON
+# Pygments' JsonLexer is a per-character Python loop.  Its only comment tokens start at
+# a "/" met outside a string, so when the scan below finds no such "/", the split is
+# (whole text, "") -- every character is yielded exactly once, in order.  The string
+# pattern follows the lexer's escape handling exactly: after "\" one character is
+# consumed, except "\u", which consumes up to four hex digits plus, if a non-hex
+# character cuts it short, that character too (even a quote).  An unterminated string
+# runs to the end of the text as an Error token, so whatever the scan finds after it
+# cannot be a comment either (finding a "/" there only costs the slow path).
+_JSON_HEX = "0-9a-fA-F"
+_JSON_STRING_OR_SLASH_RE = re.compile(
+    rf'"[^"\\]*(?:\\(?:u(?:[{_JSON_HEX}]{{4}}|[{_JSON_HEX}]{{0,3}}[^{_JSON_HEX}])|[^u])[^"\\]*)*"|/'
+)
+
+
+def split_json_fast(lexer: Any, text: str) -> tuple[str, str] | None:
+    """``(text, "")`` for Pygments' JsonLexer when no comment can start; None otherwise."""
+    if type(lexer).__name__ != "JsonLexer" or getattr(lexer, "filters", None):
+        return None
+    text = lexer._preprocess_lexer_input(text)
+    if "/" in text:
+        for m in _JSON_STRING_OR_SLASH_RE.finditer(text):
+            if m.group() == "/":
+                return None
+    return text, ""

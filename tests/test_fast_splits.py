@@ -1,4 +1,4 @@
-"""The fast Python code/comment split (``signals/pysplit.py``) equals Pygments' split.
+"""The fast code/comment splits (``signals/pysplit.py``, JSON in ``lexfast.py``) equal Pygments.
 
 Wherever ``split_python_fast`` answers (it may decline with None), its answer must be
 exactly ``"".join`` of the non-comment / comment token values of ``lexer.get_tokens``.
@@ -20,7 +20,7 @@ from opencoder_assets.core.signals import CodeDocument
 from opencoder_assets.core.signals.document import _comment_types, _get_lexer
 from opencoder_assets.core.signals.pysplit import FAST_PATH_AVAILABLE, split_python_fast
 
-pytestmark = pytest.mark.skipif(not FAST_PATH_AVAILABLE, reason="fast path is for the 3.11 tokenizer")
+needs_311 = pytest.mark.skipif(not FAST_PATH_AVAILABLE, reason="the Python fast path is for the 3.11 tokenizer")
 
 LEXER = _get_lexer("python")
 CT = _comment_types()
@@ -78,6 +78,7 @@ TRAPS: dict[str, tuple[str, bool]] = {
 }
 
 
+@needs_311
 @pytest.mark.parametrize("name", sorted(TRAPS))
 def test_traps(name: str) -> None:
     text, answers = TRAPS[name]
@@ -151,6 +152,7 @@ def _program(rng: random.Random) -> str:
     return "\n".join(lines) + rng.choice(["\n", ""])
 
 
+@needs_311
 def test_random_programs() -> None:
     rng = random.Random(20261123)
     parsed = answered = 0
@@ -174,6 +176,7 @@ def _stdlib_modules(n: int) -> list[Path]:
     return random.Random(7).sample(files, min(n, len(files)))
 
 
+@needs_311
 def test_stdlib_modules_equal_pygments() -> None:
     answered = total = 0
     for path in _stdlib_modules(60):
@@ -189,6 +192,7 @@ def test_stdlib_modules_equal_pygments() -> None:
     assert answered >= 0.9 * total > 0, (answered, total)
 
 
+@needs_311
 def test_document_uses_fast_path_and_falls_back(monkeypatch: Any) -> None:
     """CodeDocument takes the fast path for parseable source and the full lexer otherwise;
     both give the Pygments split."""
@@ -209,3 +213,50 @@ def test_document_uses_fast_path_and_falls_back(monkeypatch: Any) -> None:
         doc = CodeDocument(text, program_lang="python", doc_type="code")
         assert (doc.code_content, doc.comment_content) == pygments_split(text)
         assert bool(calls) == expect_fast
+
+
+# ------------------------------------------------------------------ JSON
+JSON_LEXER = _get_lexer("json")
+
+
+def _json_pygments(text: str) -> tuple[str, str]:
+    code, comment = [], []
+    for ttype, value in JSON_LEXER.get_tokens(text):
+        (comment if ttype in CT else code).append(value)
+    return "".join(code), "".join(comment)
+
+
+@pytest.mark.parametrize(
+    ("text", "answers"),
+    [
+        ('{"url": "https://x.org/a//b", "n": [1, 2.5, true, null]}\n', True),
+        ('{"a": 1} // trailing comment\n', False),
+        ('{"a": /* c */ 1}\n', False),
+        ('{"esc": "q\\"//", "u": "\\u00e9//"}\n', True),
+        ('{"cut": "\\u"/"}\n', True),  # \u cut short swallows the quote: "/ is inside
+        ('{"open": "never closed //\n', False),
+        ("", True),
+    ],
+)
+def test_json_split(text: str, answers: bool) -> None:
+    from opencoder_assets.core.signals.lexfast import split_json_fast
+
+    got = split_json_fast(JSON_LEXER, text)
+    assert (got is not None) == answers
+    if got is not None:
+        assert got == _json_pygments(text)
+
+
+def test_json_split_random() -> None:
+    from opencoder_assets.core.signals.lexfast import split_json_fast
+
+    rng = random.Random(5)
+    alphabet = list('"\\/u0aF{}[],: \n*tnf1.-xé')
+    answered = 0
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 25)))
+        got = split_json_fast(JSON_LEXER, text)
+        if got is not None:
+            answered += 1
+            assert got == _json_pygments(text), repr(text)
+    assert answered > 5000
