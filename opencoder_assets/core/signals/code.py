@@ -11,6 +11,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from functools import partial
 
+import numpy as np
 import regex
 
 from . import text as T
@@ -270,22 +271,81 @@ def frac_lines_string_concat(doc: CodeDocument) -> float | None:
 
 def cate_encoded_data(doc: CodeDocument) -> float:
     text = doc.text
-    score = 0.0
-    matched = 0
-    found = [
-        _B64_RE.findall(text),
-        _ENCODED_RES[1].findall(text, timeout=doc.compat.regex_timeout),
-        _UESC_RE.findall(text) if "\\u" in text else [],
-    ]
-    for matches in found:
-        for m in matches:
-            if len(m) > 1024:
-                score = 1.0
-            matched += len(m)
-    frac = matched / len(text) if text else 0.0
+    if len(text) >= _ENCODED_NUMPY_MIN_CHARS:
+        codes = np.frombuffer(text.encode("ascii", "replace"), dtype=np.uint8)  # 1 byte per char
+        b64_lengths = _b64_run_lengths(codes).tolist()
+        hex_matches = (
+            _ENCODED_RES[1].findall(text, timeout=doc.compat.regex_timeout) if _hex_run_possible(codes) else []
+        )
+    else:
+        b64_lengths = [len(m) for m in _B64_RE.findall(text)]
+        hex_matches = _ENCODED_RES[1].findall(text, timeout=doc.compat.regex_timeout)
+    lengths = b64_lengths + [len(m) for m in hex_matches]
+    if "\\u" in text:
+        lengths += [len(m) for m in _UESC_RE.findall(text)]
+    score = 1.0 if any(n > 1024 for n in lengths) else 0.0
+    frac = sum(lengths) / len(text) if text else 0.0
     if frac > 0.5:
         score = 1.0
     return score
+
+
+# ``cate_encoded_data`` on the character codes (non-ASCII -> "?", one byte per character).
+# The base64 pattern ``[a-zA-Z0-9+/\n=]{64,}`` matches exactly the maximal runs of its class
+# of length >= 64 (a shorter run never matches from any of its positions), so the run
+# lengths are found with numpy instead of re-trying the regex at every position of every
+# run.  The hex-bytes pattern is run only where numpy finds a *necessary* shape for it:
+# 8 hex pairs, each a whole word (or after "x" of 0x/\x) followed by a non-word character,
+# with only ",", whitespace, "0", "x", "\\" between consecutive pairs (non-ASCII counts as
+# both "non-word" and "may be whitespace", so the test can only over-approximate).
+_ENCODED_NUMPY_MIN_CHARS = 4096
+
+
+def _ascii_table(chars: bytes) -> np.ndarray:
+    table = np.zeros(256, dtype=bool)
+    table[np.frombuffer(chars, dtype=np.uint8)] = True
+    return table
+
+
+_B64_CLASS = _ascii_table(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/\n=")
+_HEX_CLASS = _ascii_table(b"0123456789abcdefABCDEF")
+_WORD_CLASS = _ascii_table(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+_HEX_GAP_CLASS = _ascii_table(b",0x\\ \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f?")
+_HEX_GAP_CLASS[128:] = True
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive) of every maximal run of True."""
+    edges = np.diff(mask.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+
+def _b64_run_lengths(codes: np.ndarray) -> np.ndarray:
+    starts, ends = _runs(_B64_CLASS[codes])
+    lengths = ends - starts
+    return lengths[lengths >= 64]
+
+
+def _hex_run_possible(codes: np.ndarray) -> bool:
+    n = codes.size
+    if n < 16:
+        return False
+    is_hex = _HEX_CLASS[codes]
+    is_word = _WORD_CLASS[codes]
+    after_ok = np.ones(n - 1, dtype=bool)
+    after_ok[:-1] = ~is_word[2:]
+    before_ok = np.ones(n - 1, dtype=bool)
+    before_ok[1:] = ~is_word[:-2] | (codes[:-2] == ord("x"))
+    pairs = np.flatnonzero(is_hex[:-1] & is_hex[1:] & after_ok & before_ok)
+    if pairs.size < 8:
+        return False
+    bad = np.concatenate(([0], np.cumsum(~_HEX_GAP_CLASS[codes])))
+    p, q = pairs[:-1], pairs[1:]
+    linked = (q >= p + 2) & (bad[q] == bad[np.minimum(p + 2, q)])
+    if int(linked.sum()) < 7:
+        return False
+    starts, ends = _runs(linked)
+    return bool(((ends - starts) >= 7).any())
 
 
 def frac_chars_hex_words(doc: CodeDocument) -> float | None:

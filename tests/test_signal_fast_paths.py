@@ -1,0 +1,121 @@
+"""Fast paths inside signal computation give exactly the straightforward results.
+
+Each optimisation in ``signals/`` replaces a regex or tokenizer call by something cheaper
+that is only taken where it provably agrees; these tests compare both on real files of
+this machine and on adversarial random strings built from the characters that matter.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from opencoder_assets.core.signals import CodeDocument
+from opencoder_assets.core.signals import c as csig
+from opencoder_assets.core.signals import code as codesig
+from opencoder_assets.core.signals.document import WORDPUNCT_RE, normalize_text, normalized_wordpunct
+
+STDLIB = Path(random.__file__).parent
+
+
+def _real_texts(n: int) -> list[str]:
+    files = sorted(STDLIB.glob("*.py"))[:n]
+    return [p.read_text(encoding="utf-8", errors="replace") for p in files]
+
+
+def _random_texts(fragments: list[str], n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [
+        "".join(rng.choice(fragments) for _ in range(rng.randint(1, 60))) * rng.choice([1, 1, 1, 80])
+        for _ in range(n)
+    ]
+
+
+# ---------------------------------------------------------------- cate_encoded_data
+def _encoded_reference(text: str) -> float:
+    score, matched = 0.0, 0
+    found = [
+        codesig._B64_RE.findall(text),
+        codesig._ENCODED_RES[1].findall(text),
+        codesig._UESC_RE.findall(text) if "\\u" in text else [],
+    ]
+    for matches in found:
+        for m in matches:
+            if len(m) > 1024:
+                score = 1.0
+            matched += len(m)
+    if text and matched / len(text) > 0.5:
+        score = 1.0
+    return score
+
+
+_ENCODED_FRAGMENTS = [
+    "0x1f, ", "0xAB,", "\\x12", "\\x0a\\x0b", "de ad be ef ", "12 34 56 78 9a bc de f0 11 ",
+    "ff,ff,ff,ff,ff,ff,ff,ff,ff", "QUJD" * 20, "\n", "é", "\u00a0", "ab", "x", "0", "\\", "  ",
+    "a1b2", "=", "+/", "_", "\u2028", "\\u00e9" * 3,
+]
+
+
+def test_encoded_data_numpy_path_equals_regexes() -> None:
+    texts = _real_texts(80) + _random_texts(_ENCODED_FRAGMENTS, 2500, seed=11)
+    numpy_used = hex_possible = 0
+    for text in texts:
+        doc = CodeDocument(text, program_lang="c", doc_type="code")
+        assert codesig.cate_encoded_data(doc) == _encoded_reference(text), text[:120]
+        if len(text) >= codesig._ENCODED_NUMPY_MIN_CHARS:
+            numpy_used += 1
+            codes = np.frombuffer(text.encode("ascii", "replace"), dtype=np.uint8)
+            assert codesig._b64_run_lengths(codes).tolist() == [len(m) for m in codesig._B64_RE.findall(text)]
+            possible = codesig._hex_run_possible(codes)
+            hex_possible += possible
+            if codesig._ENCODED_RES[1].search(text):
+                assert possible, text[:120]  # the numpy test is a necessary condition
+    assert numpy_used > 200 and 0 < hex_possible < numpy_used  # both outcomes exercised
+
+
+# ---------------------------------------------------------------- words / lines
+def test_normalized_wordpunct_equals_regex() -> None:
+    rng = random.Random(1)
+    alphabet = [chr(c) for c in range(128)] + list("éß²½→©中。\u2009\u00a0_\x85\u0301٣")
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(10000)]
+    for text in texts + _real_texts(40):
+        norm = normalize_text(text)
+        assert normalized_wordpunct(norm) == WORDPUNCT_RE.findall(norm), repr(text)
+
+
+def test_dupe_lines_split_path_equals_regex_path() -> None:
+    from collections import Counter
+
+    rng = random.Random(2)
+    pieces = ["x = 1", "  ", "\t", "\x1c", "\x1f", "\u00a0", "\u2028", "}", ",", "\n", "a b", "é"]
+    for text in _random_texts(pieces, 1200, seed=3) + _real_texts(30):
+        doc = CodeDocument(text, program_lang="c", doc_type="code")
+        ref_counts = Counter(codesig._WS_RE.sub("", ln) for ln in doc.code_lines)
+        total = sum(ref_counts.values())
+        expected = None
+        if doc.raw_lines and total:
+            dup = sum(v for k, v in ref_counts.items() if v != 1 and k != "}," and len(k) != 1)
+            expected = round(dup / total, 8)
+        assert codesig.frac_lines_dupe_lines(doc) == expected
+    assert rng is not None
+
+
+# ---------------------------------------------------------------- C regexes
+C_SNIPPETS = [
+    "int x;\n", "unsigned int y ;\n", "static char *p = NULL, q[4];\n", "#include <stdio.h>\n",
+    '  #  include "a.h"\n', "return 0;\n", "void f(int a) {\n", "}\n", "\x1c", "\u00a0", "é", "double z;",
+    "std::string s;\n", "auto v = 3;\n", "/* c */", "class A : public B {\n",
+]
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_c_var_zero_and_twins_equal_findall(seed: int) -> None:
+    for text in _random_texts(C_SNIPPETS, 600, seed=seed):
+        doc = CodeDocument(text, program_lang="c", doc_type="code")
+        code = doc.code_content
+        assert csig.cate_var_zero(doc, "c") == float(len(csig.VARIABLE_RE.findall(code)) == 0)
+        for key, pattern in (("include", csig.INCLUDE_RE), ("simple_var", csig.SIMPLE_VAR_RE)):
+            assert csig._count(doc, key, pattern) == len(pattern.findall(code)), (key, text)
