@@ -119,3 +119,38 @@ def test_c_var_zero_and_twins_equal_findall(seed: int) -> None:
         assert csig.cate_var_zero(doc, "c") == float(len(csig.VARIABLE_RE.findall(code)) == 0)
         for key, pattern in (("include", csig.INCLUDE_RE), ("simple_var", csig.SIMPLE_VAR_RE)):
             assert csig._count(doc, key, pattern) == len(pattern.findall(code)), (key, text)
+
+
+def test_line_count_and_max_length_equal_split_lines() -> None:
+    from opencoder_assets.core.signals.document import split_lines
+
+    rng = random.Random(6)
+    texts = _real_texts(20) + [
+        "".join(rng.choice(["a", "\n", "é", "xyz" * rng.randint(1, 400), "\r"]) for _ in range(rng.randint(0, 60)))
+        * rng.choice([1, 1, 30])
+        for _ in range(4000)
+    ]
+    long_seen = 0
+    for text in texts:
+        doc = CodeDocument(text, program_lang="c", doc_type="code")
+        lines = split_lines(text)
+        assert doc.line_count == len(lines)
+        assert doc.line_length_max == (max(map(len, lines)) if lines else 0)
+        long_seen += len(text) >= 4096
+    assert long_seen > 100  # the numpy branch ran
+
+
+def test_dense_labels_equal_numpy_unique() -> None:
+    from opencoder_assets.core.signals.ngrams import _dense_labels
+
+    rng = np.random.default_rng(8)
+    for n in (0, 1, 2, 7, 300, 5000):
+        for high in (1, 3, n + 1, 1 << 40, 1 << 61):  # the last ones take the argsort branch
+            keys = rng.integers(0, max(high, 1), n, dtype=np.int64)
+            inverse, repeated = _dense_labels(keys)
+            if n == 0:
+                assert inverse.size == 0 and repeated.size == 0
+                continue
+            _, ref_inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+            assert (inverse == ref_inverse).all()
+            assert (repeated == (counts[ref_inverse] > 1)).all()

@@ -55,19 +55,17 @@ def size_file_byte(doc: CodeDocument) -> float | None:
 
 
 def num_lines(doc: CodeDocument) -> float:
-    return float(len(doc.raw_lines))
+    return float(doc.line_count)
 
 
 def num_chars_line_max(doc: CodeDocument) -> float:
-    lines = doc.raw_lines
-    return float(max(map(len, lines))) if lines else 0.0
+    return float(doc.line_length_max)
 
 
 def num_chars_line_mean(doc: CodeDocument) -> float:
-    lines = doc.raw_lines
-    if not lines:
+    if not doc.line_count:
         return 0
-    return r8(sum(map(len, lines)) / len(lines))
+    return r8(len(doc.text) / doc.line_count)  # the lines partition the text
 
 
 def frac_chars_alphabet(doc: CodeDocument) -> float:
@@ -180,7 +178,7 @@ def cate_xml_start(doc: CodeDocument) -> float:
 
 
 def frac_lines_dupe_lines(doc: CodeDocument) -> float | None:
-    if not doc.raw_lines:
+    if not doc.line_count:
         return None
     if _INFO_SEPARATORS_RE.search(doc.code_content) is None:
         # ``regex``'s \s is str.isspace() minus U+001C..U+001F, so without those
@@ -272,7 +270,7 @@ def frac_lines_string_concat(doc: CodeDocument) -> float | None:
 def cate_encoded_data(doc: CodeDocument) -> float:
     text = doc.text
     if len(text) >= _ENCODED_NUMPY_MIN_CHARS:
-        codes = np.frombuffer(text.encode("ascii", "replace"), dtype=np.uint8)  # 1 byte per char
+        codes = doc.char_codes
         b64_lengths = _b64_run_lengths(codes).tolist()
         hex_matches = (
             _ENCODED_RES[1].findall(text, timeout=doc.compat.regex_timeout) if _hex_run_possible(codes) else []
@@ -359,7 +357,7 @@ def frac_chars_hex_words(doc: CodeDocument) -> float | None:
 
 
 def frac_lines_prompt_comments(doc: CodeDocument) -> float | None:
-    total = len(doc.raw_lines)
+    total = doc.line_count
     if total == 0:
         return None
     count = 0

@@ -240,6 +240,35 @@ class CodeDocument:
         return split_lines(self.text)
 
     @cached_property
+    def char_codes(self) -> Any:
+        """numpy uint8 array, one entry per character: its code if ASCII, else ``?``."""
+        import numpy as np
+
+        return np.frombuffer(self.text.encode("ascii", "replace"), dtype=np.uint8)
+
+    @cached_property
+    def line_count(self) -> int:
+        """``len(self.raw_lines)`` without building the lines."""
+        text = self.text
+        return text.count("\n") + (1 if text and text[-1] != "\n" else 0)
+
+    @cached_property
+    def line_length_max(self) -> int:
+        """``max(map(len, self.raw_lines))`` (0 if none), newline included, from the
+        newline positions."""
+        text = self.text
+        if not text:
+            return 0
+        if len(text) < 4096:
+            return max(map(len, self.raw_lines))
+        import numpy as np
+
+        newlines = np.flatnonzero(self.char_codes == 10)
+        # line k spans (previous newline, newline k]; the tail after the last one, if any
+        bounds = np.concatenate(([-1], newlines, [len(text) - 1]))
+        return int(np.diff(bounds).max())
+
+    @cached_property
     def normalized_words(self) -> list[str]:
         """Normalized words.  Normalizing the whole text equals per-line normalization
         (every step is character-local and tokens never span a newline)."""

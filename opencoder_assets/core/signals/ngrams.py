@@ -37,6 +37,31 @@ def _np_state(doc: CodeDocument) -> dict:
     return st
 
 
+def _dense_labels(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(inverse, repeated)`` as ``np.unique(keys, return_inverse=True, return_counts=True)``
+    gives them (``inverse``, ``counts[inverse] > 1``).  While ``key * n + position`` fits in
+    int64, one value sort of that combination replaces unique's argsort (about 2x faster);
+    ties cannot occur, so the order is the stable key order."""
+    n = keys.size
+    if n == 0:
+        return keys.copy(), np.zeros(0, dtype=bool)
+    if int(keys.max()) < (1 << 62) // n:
+        combined = keys * n + np.arange(n)
+        combined.sort()
+        sorted_keys = combined // n
+        order = combined - sorted_keys * n
+    else:
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+    first = np.empty(n, dtype=bool)
+    first[0] = True
+    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=first[1:])
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    counts = np.diff(np.flatnonzero(np.append(first, True)))
+    return inverse, counts[inverse] > 1
+
+
 def _np_dupe_grams(st: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
     """``(starts, labels)`` of the word n-grams occurring at least twice: their start
     positions (ascending) and exact labels (equal labels <=> equal n-grams).
@@ -57,8 +82,7 @@ def _np_dupe_grams(st: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
             starts, labels = starts[:cut], labels[:cut]
         # labels < #words and ids < V <= #words, so the key fits easily in int64
         keys = labels * vsize + ids[starts + k]
-        _, inv, counts = np.unique(keys, return_inverse=True, return_counts=True)
-        rep = counts[inv] > 1
+        inv, rep = _dense_labels(keys)
         starts, labels = starts[rep], inv[rep]
         k += 1
     st["grams"] = (n, starts, labels)
