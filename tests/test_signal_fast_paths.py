@@ -154,3 +154,67 @@ def test_dense_labels_equal_numpy_unique() -> None:
             _, ref_inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
             assert (inverse == ref_inverse).all()
             assert (repeated == (counts[ref_inverse] > 1)).all()
+
+
+def test_normalize_ascii_bytes_path_and_alpha_digit_counts() -> None:
+    import unicodedata
+
+    from opencoder_assets.core.signals import document as D
+
+    def reference_normalize(text: str) -> str:
+        text = " ".join(text.translate(D._NORMALIZE_TABLE).lower().split())
+        return unicodedata.normalize("NFKC", text)
+
+    rng = random.Random(9)
+    alphabet = [chr(c) for c in range(128)] + list("éß²½٣Ⅻ中\u00a0\u2009")
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 50)))
+        assert D.normalize_text(text) == reference_normalize(text), repr(text)
+        doc = CodeDocument(text, program_lang="c", doc_type="code")
+        vis = doc.visible_content
+        assert doc.alpha_digit_counts == (sum(map(str.isalpha, vis)), sum(map(str.isdigit, vis)))
+
+
+def test_python_ast_facts_equal_full_walk() -> None:
+    """The single statement-level walk gives what full ``ast.walk`` passes give."""
+    import ast
+
+    from opencoder_assets.core.signals.code import PythonAstFacts
+
+    def nested_classes(tree: ast.AST) -> set[int]:
+        inner: set[int] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                inner.update(id(n) for n in ast.walk(node) if isinstance(n, ast.ClassDef) and n is not node)
+        return inner
+
+    checked = 0
+    for text in _real_texts(120):
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        facts = PythonAstFacts(tree)
+        nodes = list(ast.walk(tree))
+        funcs = [n for n in nodes if isinstance(n, ast.FunctionDef)]
+        assert facts.functions == len(funcs)
+        assert facts.simple_functions == sum(len(f.body) == 1 and isinstance(f.body[0], ast.Return) for f in funcs)
+        assert facts.classes == sum(isinstance(n, ast.ClassDef) for n in nodes)
+        variables = {a.arg for f in funcs for a in f.args.args}
+        variables |= {t.id for n in nodes if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+        variables |= {n.target.id for n in nodes if isinstance(n, ast.For) and isinstance(n.target, ast.Name)}
+        assert facts.variables == variables
+        inner = nested_classes(tree)
+        simple = 0
+        for c in (n for n in nodes if isinstance(n, ast.ClassDef) and id(n) not in inner):
+            for item in c.body:
+                if isinstance(item, ast.Assign):
+                    simple += sum(isinstance(t, ast.Name) for t in item.targets)
+                elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                    simple += 1
+        assert facts.class_simple_vars == simple
+        kinds = (ast.Module, ast.ClassDef, ast.FunctionDef)
+        docs = [ast.get_docstring(n) for n in nodes if isinstance(n, kinds)]
+        assert facts.docstrings == [d for d in docs if d]
+        checked += 1
+    assert checked > 100

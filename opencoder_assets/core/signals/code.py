@@ -82,13 +82,78 @@ def _python_docstrings(source: str, tree: ast.AST | None = None) -> list[str]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tree = ast.parse(source)
-    out = []
-    for node in walk_statements(tree):
-        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.Module)):
-            ds = ast.get_docstring(node)
-            if ds:
-                out.append(ds)
-    return out
+    return PythonAstFacts(tree).docstrings
+
+
+class PythonAstFacts:
+    """One walk over the statement nodes collecting what the Python signals need: the
+    docstrings in ``ast.walk`` (BFS) order (natural-text share) and the counts of
+    ``qsc_codepython_*`` (order-free).  Expressions never contain statements, so only
+    statement lists are descended into (see :func:`walk_statements`)."""
+
+    __slots__ = ("docstrings", "functions", "simple_functions", "classes", "variables", "class_simple_vars")
+
+    def __init__(self, tree: ast.AST) -> None:
+        self.docstrings: list[str] = []
+        self.functions = 0
+        self.simple_functions = 0
+        self.classes = 0
+        self.variables: set[str] = set()
+        self.class_simple_vars = 0
+        get_docstring = ast.get_docstring
+        # (node, inside a class): class-level simple vars are only collected for classes
+        # not nested in another class (the reference visitor does not recurse).
+        todo: deque[tuple[ast.AST, bool]] = deque([(tree, False)])
+        popleft, append = todo.popleft, todo.append
+        while todo:
+            node, in_class = popleft()
+            cls = node.__class__
+            if cls is ast.FunctionDef:
+                self.functions += 1
+                body = node.body
+                if len(body) == 1 and body[0].__class__ is ast.Return:
+                    self.simple_functions += 1
+                for a in node.args.args:
+                    self.variables.add(a.arg)
+                ds = get_docstring(node)
+                if ds:
+                    self.docstrings.append(ds)
+            elif cls is ast.ClassDef:
+                self.classes += 1
+                if not in_class:
+                    for item in node.body:
+                        if item.__class__ is ast.Assign:
+                            self.class_simple_vars += sum(t.__class__ is ast.Name for t in item.targets)
+                        elif item.__class__ is ast.AnnAssign and item.target.__class__ is ast.Name:
+                            self.class_simple_vars += 1
+                in_class = True
+                ds = get_docstring(node)
+                if ds:
+                    self.docstrings.append(ds)
+            elif cls is ast.Assign:
+                for t in node.targets:
+                    if t.__class__ is ast.Name:
+                        self.variables.add(t.id)
+            elif cls is ast.For:
+                if node.target.__class__ is ast.Name:
+                    self.variables.add(node.target.id)
+            elif cls is ast.Module:
+                ds = get_docstring(node)
+                if ds:
+                    self.docstrings.append(ds)
+            for fname in _stmt_fields(cls):
+                children = getattr(node, fname, None)
+                if children.__class__ is list:
+                    for child in children:
+                        append((child, in_class))
+
+
+def python_ast_facts(doc: CodeDocument) -> PythonAstFacts | None:
+    """Cached :class:`PythonAstFacts` of the document's AST (None if it does not parse)."""
+    if "_py_facts" not in doc.__dict__:
+        tree = doc.python_ast
+        doc.__dict__["_py_facts"] = None if tree is None else PythonAstFacts(tree)
+    return doc.__dict__["_py_facts"]
 
 
 #: Fields through which statements nest (``ExceptHandler``/``match_case`` are kept as
@@ -142,7 +207,7 @@ def _python_comments_fast(source: str) -> str:
     return "".join(parts).replace("#", "")
 
 
-def python_natural_text(source: str, tree: ast.AST | None = None) -> str:
+def python_natural_text(source: str, tree: ast.AST | None = None, facts: PythonAstFacts | None = None) -> str:
     """Docstrings + comments as extracted by the reference (bigcode ``get_text_python``).
 
     ``tree`` may be a cached ``ast.parse(source)`` result (avoids a second parse).
@@ -150,7 +215,7 @@ def python_natural_text(source: str, tree: ast.AST | None = None) -> str:
     try:
         if tree is None:
             raise SyntaxError("unparsable")
-        docstrings = "\n".join(_python_docstrings(source, tree))
+        docstrings = "\n".join(facts.docstrings if facts is not None else _python_docstrings(source, tree))
     except Exception:  # noqa: BLE001 - any parse failure means "no docstrings"
         docstrings = ""
     if "#" not in source:
@@ -169,7 +234,7 @@ def frac_chars_comments(doc: CodeDocument) -> float | None:
     if len(doc.text) == 0:
         return None
     if doc.program_lang == "python":
-        return r8(len(python_natural_text(doc.text, doc.python_ast)) / len(doc.text))
+        return r8(len(python_natural_text(doc.text, doc.python_ast, python_ast_facts(doc))) / len(doc.text))
     return r8(len(doc.comment_content) / len(doc.text))
 
 

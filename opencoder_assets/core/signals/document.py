@@ -116,8 +116,31 @@ def _build_normalize_table() -> dict[int, str]:
 _NORMALIZE_TABLE = _build_normalize_table()
 
 
+def _ascii_normalize_bytes_table() -> tuple[bytes, bytes]:
+    """The ASCII part of ``_NORMALIZE_TABLE`` as a ``bytes.translate`` table + deletions
+    (every ASCII entry maps to one character or to nothing)."""
+    table = bytearray(range(256))
+    delete = bytearray()
+    for code, rep in _NORMALIZE_TABLE.items():
+        if code < 128:
+            if rep == "":
+                delete.append(code)
+            else:
+                assert len(rep) == 1 and ord(rep) < 128
+                table[code] = ord(rep)
+    return bytes(table), bytes(delete)
+
+
+_NORMALIZE_BYTES, _NORMALIZE_DELETE = _ascii_normalize_bytes_table()
+
+
 def normalize_text(text: str) -> str:
     """Reference word normalization: controls, half-width punct, punct->space, lower, NFKC."""
+    if text.isascii():
+        # same table on bytes (~10x faster); bytes.split() misses only U+001C..U+001F, which
+        # the table deletes; NFKC leaves ASCII unchanged
+        data = text.encode("ascii").translate(_NORMALIZE_BYTES, _NORMALIZE_DELETE).lower()
+        return b" ".join(data.split()).decode("ascii")
     text = text.translate(_NORMALIZE_TABLE).lower()
     text = " ".join(text.split())
     if not text.isascii():
@@ -349,7 +372,12 @@ class CodeDocument:
             n_alpha = len(b) - len(b.translate(None, _ASCII_LETTERS))
             n_digit = len(b) - len(b.translate(None, _ASCII_DIGITS))
             return n_alpha, n_digit
-        return sum(map(str.isalpha, vis)), sum(map(str.isdigit, vis))
+        # ASCII characters by bytes.translate, only the others one by one
+        b = vis.encode("ascii", "ignore")
+        others = _NON_ASCII_RE.findall(vis)
+        n_alpha = len(b) - len(b.translate(None, _ASCII_LETTERS)) + sum(map(str.isalpha, others))
+        n_digit = len(b) - len(b.translate(None, _ASCII_DIGITS)) + sum(map(str.isdigit, others))
+        return n_alpha, n_digit
 
     # ----------------------------------------------------------- code/comment split
     @cached_property
@@ -488,6 +516,7 @@ class CodeDocument:
 
 
 _ASCII_LETTERS = string.ascii_letters.encode("ascii")
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]")
 _ASCII_DIGITS = string.digits.encode("ascii")
 
 # Re-exported for language modules that need the ``regex`` engine (timeouts, same semantics

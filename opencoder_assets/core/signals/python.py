@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Callable
 
-from .code import _stmt_fields
+from .code import PythonAstFacts, python_ast_facts
 from .document import PRECISION, CodeDocument
 
 Value = float | int | bool | None
@@ -19,58 +18,8 @@ def r8(x: float) -> float:
     return round(x, PRECISION)
 
 
-class _AstStats:
-    """One iterative walk collecting everything the Python signals need."""
-
-    __slots__ = ("functions", "simple_functions", "classes", "variables", "class_simple_vars")
-
-    def __init__(self, tree: ast.AST) -> None:
-        self.functions = 0
-        self.simple_functions = 0
-        self.classes = 0
-        self.variables: set[str] = set()
-        self.class_simple_vars = 0
-        # (node, inside_visited_class): class-level simple vars are only collected for
-        # classes not nested in another class (the reference visitor does not recurse).
-        stack: list[tuple[ast.AST, bool]] = [(tree, False)]
-        while stack:
-            node, in_class = stack.pop()
-            if isinstance(node, ast.FunctionDef):
-                self.functions += 1
-                if len(node.body) == 1 and isinstance(node.body[0], ast.Return):
-                    self.simple_functions += 1
-                for a in node.args.args:
-                    self.variables.add(a.arg)
-            elif isinstance(node, ast.ClassDef):
-                self.classes += 1
-                if not in_class:
-                    for item in node.body:
-                        if isinstance(item, ast.Assign):
-                            self.class_simple_vars += sum(isinstance(t, ast.Name) for t in item.targets)
-                        elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
-                            self.class_simple_vars += 1
-                in_class = True
-            elif isinstance(node, ast.Assign):
-                for t in node.targets:
-                    if isinstance(t, ast.Name):
-                        self.variables.add(t.id)
-            elif isinstance(node, ast.For) and isinstance(node.target, ast.Name):
-                self.variables.add(node.target.id)
-            # Every node this walk looks at is a statement (FunctionDef, ClassDef, Assign,
-            # For); expressions never contain statements, so only statement lists are
-            # descended into (ExceptHandler/match_case are passed through).
-            for fname in _stmt_fields(node.__class__):
-                children = getattr(node, fname, None)
-                if children.__class__ is list:
-                    for child in children:
-                        stack.append((child, in_class))
-
-
-def _stats(doc: CodeDocument) -> _AstStats | None:
-    if "_py_stats" not in doc.__dict__:
-        tree = doc.python_ast
-        doc.__dict__["_py_stats"] = None if tree is None else _AstStats(tree)
-    return doc.__dict__["_py_stats"]
+def _stats(doc: CodeDocument) -> PythonAstFacts | None:
+    return python_ast_facts(doc)
 
 
 def _is_py(doc: CodeDocument) -> bool:
