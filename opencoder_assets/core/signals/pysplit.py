@@ -77,8 +77,23 @@ def _inside(spans: list[tuple[int, int]], pos: int) -> bool:
 _LEN_MAX = sys.maxsize
 
 
-def _is_ident_char(c: str) -> bool:
-    return c == "_" or c.isalnum()
+def _soft_keyword_lines(lexer: Any, text: str) -> list[int]:
+    """Line starts where Pygments would enter ``soft-keywords-inner`` *and* consume
+    something there (``enter`` matches and ``inner`` matches after it).  Only lines whose
+    first word is ``match``/``case`` can, so those are found with ``str.find`` instead of
+    trying the anchored pattern at every position."""
+    enter, inner = _soft_keyword_rules(lexer)
+    found: set[int] = set()
+    for word in ("match", "case"):
+        i = text.find(word)
+        while i >= 0:
+            line_start = text.rfind("\n", 0, i) + 1
+            if line_start not in found and not text[line_start:i].strip(" \t"):
+                m = enter.match(text, line_start)
+                if m is not None and inner.match(text, m.end()):
+                    found.add(line_start)
+            i = text.find(word, i + len(word))
+    return sorted(found)
 
 
 def split_python_fast(lexer: Any, text: str, comment_types: frozenset[Any]) -> tuple[str, str] | None:
@@ -88,9 +103,7 @@ def split_python_fast(lexer: Any, text: str, comment_types: frozenset[Any]) -> t
     if not FAST_PATH_AVAILABLE or type(lexer).__name__ != "PythonLexer":
         return None
     text = lexer._preprocess_lexer_input(text)
-    enter, inner = _soft_keyword_rules(lexer)
-    # line starts where Pygments would enter soft-keywords-inner *and* consume something
-    soft = [m.start() for m in enter.finditer(text) if inner.match(text, m.end())]
+    soft = _soft_keyword_lines(lexer, text)
     spans: list[tuple[int, int]] = []  # comment token spans, in order
     strings: list[tuple[int, int]] = []  # string literal spans (for the soft-keyword check)
     for m in PY_STR_OR_COMMENT_RE.finditer(text):
@@ -102,14 +115,17 @@ def split_python_fast(lexer: Any, text: str, comment_types: frozenset[Any]) -> t
         # string prefix: the letters right before the quote, unless they end a longer
         # identifier (a keyword such as ``if"x"``)
         j = q
-        while j > 0 and text[j - 1] in _PREFIX_CHARS and q - j < 2:
-            j -= 1
-        if j > 0 and _is_ident_char(text[j - 1]):
-            j = q
-        prefix = text[j:q]
+        if q and text[q - 1] in _PREFIX_CHARS:
+            while j > 0 and text[j - 1] in _PREFIX_CHARS and q - j < 2:
+                j -= 1
+            if j > 0 and (text[j - 1] == "_" or text[j - 1].isalnum()):
+                j = q
+        prefix = text[j:q] if j < q else ""
         if soft:
             strings.append((q, e))
-        quote = text[q : q + 3] if text.startswith(('"""', "'''"), q) else c
+        # the scan tries triple quotes first, so a match of >= 6 chars opening with three
+        # quotes is a triple-quoted literal (a 2-char match is the empty string)
+        quote = c * 3 if e - q >= 6 and text.startswith(c * 3, q) else c
         if len(quote) == 3 and all(p in _DOC_PREFIX_CHARS for p in prefix):
             line_start = text.rfind("\n", 0, j) + 1
             if text[line_start:j].isspace() or line_start == j:
@@ -119,8 +135,8 @@ def split_python_fast(lexer: Any, text: str, comment_types: frozenset[Any]) -> t
                     return None
                 spans.append((q, e))
                 continue
-        body = text[q + len(quote) : e - len(quote)]
-        if "\\" in body or "{" in body:
+        lo, hi = q + len(quote), e - len(quote)
+        if text.find("\\", lo, hi) >= 0 or text.find("{", lo, hi) >= 0:
             if lex_until_root(lexer, text, j, comment_types) != e:
                 return None
     if soft and not all(_inside(strings, s) for s in soft):
