@@ -218,3 +218,13 @@ def test_python_ast_facts_equal_full_walk() -> None:
         assert facts.docstrings == [d for d in docs if d]
         checked += 1
     assert checked > 100
+
+
+def test_non_blank_lines_equal_filtered_split_lines() -> None:
+    from opencoder_assets.core.signals.document import non_blank_lines, split_lines
+
+    rng = random.Random(10)
+    pieces = ["a", " ", "\t", "\n", "\x0c", "\x1c", "\u00a0", "\u2028", "x y", ""]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(20000)]
+    for text in texts + _real_texts(10):
+        assert non_blank_lines(text) == [ln for ln in split_lines(text) if ln.strip()], repr(text)

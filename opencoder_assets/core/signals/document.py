@@ -78,11 +78,11 @@ class SignalCompat:
     #: Fallback comment splitter (no Pygments lexer): a single-line comment switches
     #: block-comment mode on.  False = fixed.
     manual_comment_block_bug: bool = False
-    #: Timeout (seconds) for the heavy regexes (``regex`` module); a timeout nulls only
-    #: the affected signal.  The reference used 1 s for the long-word regex and a 10 s
-    #: SIGALRM per signal.
+    #: Timeout (seconds) for the heavy regexes that can backtrack badly (``regex``
+    #: module: C/C#/Go/Java declarations, hex bytes); a timeout nulls only the affected
+    #: signal.  The reference used a 10 s SIGALRM per signal and 1 s for the long-word
+    #: string regex, which is linear-time and runs without one here.
     regex_timeout: float = 10.0
-    long_word_regex_timeout: float = 1.0
 
 
 _CONTROL_TO_NORM: dict[str, str] = {chr(c): "" for c in list(range(0x00, 0x08)) + list(range(0x0E, 0x1B))}
@@ -180,6 +180,18 @@ def split_lines(text: str) -> list[str]:
     lines = [p + "\n" for p in parts[:-1]]
     if parts[-1]:
         lines.append(parts[-1])
+    return lines
+
+
+def non_blank_lines(text: str) -> list[str]:
+    """``[ln for ln in split_lines(text) if ln.strip()]`` without building the blank ones:
+    a piece ``p`` of ``text.split("\\n")`` gives a non-blank line iff ``p`` is neither empty
+    nor all whitespace."""
+    parts = text.split("\n")
+    last = parts.pop()
+    lines = [p + "\n" for p in parts if p and not p.isspace()]
+    if last and not last.isspace():
+        lines.append(last)
     return lines
 
 
@@ -410,11 +422,11 @@ class CodeDocument:
     @cached_property
     def code_lines(self) -> list[str]:
         """Non-blank lines of the code content ("valid lines")."""
-        return [ln for ln in split_lines(self.code_content) if ln.strip()]
+        return non_blank_lines(self.code_content)
 
     @cached_property
     def comment_lines(self) -> list[str]:
-        return [ln for ln in split_lines(self.comment_content) if ln.strip()]
+        return non_blank_lines(self.comment_content)
 
     def _split_by_hand(self) -> tuple[str, str]:
         """Line-based fallback for languages without a Pygments lexer."""
