@@ -28,6 +28,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pygments.lexer import _PseudoMatch
+from pygments.token import _TokenType as TokenType
+
 __all__ = ["split_code_comment"]
 
 _GLOBAL_FLAGS_RE = re.compile(r"^(?:\(\?[aiLmsux]+\))+")
@@ -387,6 +390,119 @@ def _gen(proxy: _FastProxy, prog: Any, text: str, stack: Any) -> Any:
             pos += 1
 
 
+# ------------------------------------------------------------------ callbacks
+# Pygments' ``bygroups(...)`` and ``using(...)`` actions are closures; their generator
+# round trips (and ``using``'s re-lexing of tiny groups such as whitespace, thousands of
+# times per file in C) cost as much as the rest of the split.  They are run natively here:
+# ``bygroups`` group by group, and each ``using`` sub-lex through the fast dispatch (also
+# for *other* lexers, e.g. JavaScript/CSS inside HTML, which Pygments re-instantiates per
+# call), memoised by (callback, text) for short texts: a sub-lex depends only on them.
+_BYGROUPS = "bygroups.<locals>.callback"
+_USING = "using.<locals>.callback"
+_PLANS: dict[int, tuple[Any, Any]] = {}  # id(callback) -> (callback, plan)
+_SUB_MEMO: dict[tuple[int, str], tuple[str, str]] = {}
+_SUB_MEMO_MAX_TEXT = 256
+_SUB_MEMO_MAX_ENTRIES = 200_000
+
+
+def _closure_vars(fn: Any) -> dict[str, Any]:
+    cells = fn.__closure__ or ()
+    return {name: cell.cell_contents for name, cell in zip(fn.__code__.co_freevars, cells, strict=False)}
+
+
+def _plan(action: Any, lexer: Any) -> Any:
+    """("bygroups", args) | ("using", sub_lexer_or_None, stack) | None (call it as is)."""
+    entry = _PLANS.get(id(action))
+    if entry is not None and entry[0] is action:
+        return entry[1]
+    plan: Any = None
+    qualname = getattr(action, "__qualname__", "")
+    try:
+        cv = _closure_vars(action)
+    except (AttributeError, ValueError):
+        cv = {}
+    if qualname == _BYGROUPS and isinstance(cv.get("args"), tuple):
+        plan = ("bygroups", cv["args"])
+    elif qualname == _USING and isinstance(cv.get("gt_kwargs"), dict) and isinstance(cv.get("kwargs"), dict):
+        stack = tuple(cv["gt_kwargs"].get("stack", ("root",)))
+        if "_other" not in cv:  # using(this)
+            if not cv["kwargs"]:
+                plan = ("using", None, stack)
+        else:  # using(OtherLexer, **kwargs): Pygments builds _other(**kwargs, **options)
+            other = cv["_other"]
+            sub = other(**{**cv["kwargs"], **getattr(lexer, "options", {})})
+            plan = ("using", sub, stack)
+    _PLANS[id(action)] = (action, plan)
+    return plan
+
+
+def _sub_split(
+    action: Any, plan: Any, proxy: Any, data: str, comment_types: frozenset[Any]
+) -> tuple[str, str]:
+    """(code, comment) of a ``using`` callback's tokens for ``data`` (memoised)."""
+    key = (id(action), data)
+    if len(data) <= _SUB_MEMO_MAX_TEXT:
+        hit = _SUB_MEMO.get(key)
+        if hit is not None:
+            return hit
+    _kind, sub, stack = plan
+    if sub is None:
+        tokens = _gen(proxy, proxy._prog, data, stack)
+    elif _fast_capable(sub):
+        prog = _program(sub)
+        tokens = _gen(_FastProxy(sub, prog), prog, data, stack)
+    else:
+        tokens = sub.get_tokens_unprocessed(data, stack=stack)
+    code: list[str] = []
+    comment: list[str] = []
+    for _i, t, v in tokens:
+        (comment if t in comment_types else code).append(v)
+    result = ("".join(code), "".join(comment))
+    if len(data) <= _SUB_MEMO_MAX_TEXT:
+        if len(_SUB_MEMO) >= _SUB_MEMO_MAX_ENTRIES:
+            _SUB_MEMO.clear()
+        _SUB_MEMO[key] = result
+    return result
+
+
+def _callback_parts(
+    action: Any, proxy: Any, m: Any, comment_types: frozenset[Any], code_append: Any, comment_append: Any
+) -> None:
+    """Append the token values of ``action(proxy, m)`` to code/comment, in order."""
+    entry = _PLANS.get(id(action))
+    plan = entry[1] if entry is not None and entry[0] is action else _plan(action, proxy._lexer)
+    if plan is not None and plan[0] == "using":
+        code, comment = _sub_split(action, plan, proxy, m.group(), comment_types)
+        if code:
+            code_append(code)
+        if comment:
+            comment_append(comment)
+        return
+    if plan is None:
+        for _i, t, v in action(proxy, m):
+            (comment_append if t in comment_types else code_append)(v)
+        return
+    for i, act in enumerate(plan[1], 1):
+        if act is None:
+            continue
+        data = m.group(i)
+        if type(act) is TokenType:
+            if data:
+                (comment_append if act in comment_types else code_append)(data)
+        elif data is not None:
+            sub_plan = _plan(act, proxy._lexer)
+            if sub_plan is not None and sub_plan[0] == "using":
+                code, comment = _sub_split(act, sub_plan, proxy, data, comment_types)
+                if code:
+                    code_append(code)
+                if comment:
+                    comment_append(comment)
+            else:
+                for item in act(proxy, _PseudoMatch(m.start(i), data), None):
+                    if item:
+                        (comment_append if item[1] in comment_types else code_append)(item[2])
+
+
 def _run(lexer: Any, text: str, comment_types: frozenset[Any]) -> tuple[str, str]:
     """Sort token values into code/comment.  Consecutive plain (non-callback) code tokens
     are contiguous slices of ``text``, so they are kept as one pending run
@@ -425,11 +541,10 @@ def _run(lexer: Any, text: str, comment_types: frozenset[Any]) -> tuple[str, str
                     if run_start < pos:
                         code_append(text[run_start:pos])
                     if action is not None:
-                        for _i, t, v in action(proxy, m if single is not None else rexmatch(text, pos)):
-                            if t in comment_types:
-                                comment_append(v)
-                            else:
-                                code_append(v)
+                        _callback_parts(
+                            action, proxy, m if single is not None else rexmatch(text, pos),
+                            comment_types, code_append, comment_append,
+                        )
                     run_start = m.end()
                 pos = m.end()
                 if new_state is not None:
