@@ -260,3 +260,32 @@ def test_json_split_random() -> None:
             answered += 1
             assert got == _json_pygments(text), repr(text)
     assert answered > 5000
+
+
+# ------------------------------------------------------------------ other lexers (callbacks)
+_HTML_DOC = """<!DOCTYPE html>
+<html><head><title>t</title>
+<style type="text/css">/* css comment */ body { color: red; } /* second */</style>
+<script>
+// js line comment
+var x = "<!-- not a comment -->"; /* block */ function f(a) { return a; }
+</script>
+<!-- html comment --></head>
+<body><p class="x">text</p><script type="text/javascript">let y = 1; // tail</script></body></html>
+"""
+
+
+@pytest.mark.parametrize("lang", ["c", "cpp", "html", "javascript", "java", "csharp", "css"])
+def test_lexfast_callbacks_equal_pygments(lang: str) -> None:
+    """bygroups/using callbacks (run natively, sub-lexes memoised) give Pygments' split,
+    including nested lexers (JavaScript/CSS inside HTML)."""
+    from opencoder_assets.core.signals.lexfast import split_code_comment
+
+    lexer = _get_lexer(lang)
+    texts = [_HTML_DOC, _HTML_DOC * 3] + [p.read_text(encoding="utf-8") for p in _stdlib_modules(12)]
+    texts += ["#include <stdio.h>\n/* c */ int main(void) { return 0; } // x\n", "#if 0\n/* hidden */\n#endif\n"]
+    for text in texts:
+        code, comment = [], []
+        for ttype, value in lexer.get_tokens(text):
+            (comment if ttype in CT else code).append(value)
+        assert split_code_comment(lexer, text, CT) == ("".join(code), "".join(comment)), (lang, text[:80])
