@@ -199,13 +199,13 @@ def test_document_uses_fast_path_and_falls_back(monkeypatch: Any) -> None:
     import opencoder_assets.core.signals.document as document
 
     calls: list[str] = []
-    real_fast = document.split_python_fast
+    real_fast = document.split_python_fast_with_comments
 
     def spy(*args: Any) -> Any:
         calls.append("fast")
         return real_fast(*args)
 
-    monkeypatch.setattr(document, "split_python_fast", spy)
+    monkeypatch.setattr(document, "split_python_fast_with_comments", spy)
     valid = 'def f():\n    """doc"""\n    return 1  # one\n'
     py2 = 'print "hello"  # py2\nx = """doc"""\n'
     for text, expect_fast in ((valid, True), (py2, False)):
@@ -289,3 +289,21 @@ def test_lexfast_callbacks_equal_pygments(lang: str) -> None:
         for ttype, value in lexer.get_tokens(text):
             (comment if ttype in CT else code).append(value)
         assert split_code_comment(lexer, text, CT) == ("".join(code), "".join(comment)), (lang, text[:80])
+
+
+@needs_311
+def test_hash_comments_from_split_equal_tokenize() -> None:
+    """The ``#`` comments the fast split records are tokenize's COMMENT tokens."""
+    from opencoder_assets.core.signals.code import _python_comments
+
+    used = 0
+    for path in _stdlib_modules(40):
+        text = path.read_text(encoding="utf-8")
+        if "\r" in text or not parses(text):
+            continue
+        doc = CodeDocument(text, program_lang="python", doc_type="code")
+        if doc.python_hash_comments is None:
+            continue
+        used += 1
+        assert "".join(doc.python_hash_comments).replace("#", "") == _python_comments(text), path
+    assert used >= 30

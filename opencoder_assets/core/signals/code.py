@@ -212,10 +212,17 @@ def _python_comments_fast(source: str) -> str:
     return "".join(parts).replace("#", "")
 
 
-def python_natural_text(source: str, tree: ast.AST | None = None, facts: PythonAstFacts | None = None) -> str:
+def python_natural_text(
+    source: str,
+    tree: ast.AST | None = None,
+    facts: PythonAstFacts | None = None,
+    hash_comments: list[str] | None = None,
+) -> str:
     """Docstrings + comments as extracted by the reference (bigcode ``get_text_python``).
 
-    ``tree`` may be a cached ``ast.parse(source)`` result (avoids a second parse).
+    ``tree`` may be a cached ``ast.parse(source)`` result (avoids a second parse);
+    ``hash_comments`` the ``#`` comments the fast code/comment split already found (the
+    same scan as :func:`_python_comments_fast`, on the same parseable, ``\\r``-free text).
     """
     try:
         if tree is None:
@@ -225,6 +232,8 @@ def python_natural_text(source: str, tree: ast.AST | None = None, facts: PythonA
         docstrings = ""
     if "#" not in source:
         comments = ""  # no COMMENT token possible (and "" on tokenize errors anyway)
+    elif hash_comments is not None and tree is not None and "\r" not in source:
+        comments = "".join(hash_comments).replace("#", "")
     elif tree is not None and "\r" not in source:
         comments = _python_comments_fast(source)
     else:
@@ -239,7 +248,8 @@ def frac_chars_comments(doc: CodeDocument) -> float | None:
     if len(doc.text) == 0:
         return None
     if doc.program_lang == "python":
-        return r8(len(python_natural_text(doc.text, doc.python_ast, python_ast_facts(doc))) / len(doc.text))
+        natural = python_natural_text(doc.text, doc.python_ast, python_ast_facts(doc), doc.python_hash_comments)
+        return r8(len(natural) / len(doc.text))
     return r8(len(doc.comment_content) / len(doc.text))
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import regex
 
 from .lexfast import split_code_comment, split_json_fast
-from .pysplit import split_python_fast
+from .pysplit import split_python_fast_with_comments
 
 __all__ = [
     "CodeDocument",
@@ -401,14 +401,22 @@ class CodeDocument:
             return self._split_by_hand()
         with _gc_paused():
             if self.program_lang == "python" and "\r" not in self.text and self.python_ast is not None:
-                fast = split_python_fast(lexer, self.text, _comment_types())
+                fast = split_python_fast_with_comments(lexer, self.text, _comment_types())
                 if fast is not None:
-                    return fast
+                    self.__dict__["_python_hash_comments"] = fast[2]
+                    return fast[0], fast[1]
             elif self.program_lang == "json":
                 fast = split_json_fast(lexer, self.text)
                 if fast is not None:
                     return fast
             return split_code_comment(lexer, self.text, _comment_types())
+
+    @property
+    def python_hash_comments(self) -> list[str] | None:
+        """The ``#`` comments (with ``#``) found by the fast Python split, in order; None
+        when the full lexer ran (then callers scan for them themselves)."""
+        self._code_comment  # noqa: B018 - computes the split, which records them
+        return self.__dict__.get("_python_hash_comments")
 
     @property
     def code_content(self) -> str:

@@ -31,7 +31,7 @@ from typing import Any
 
 from .lexfast import lex_until_root
 
-__all__ = ["PY_STR_OR_COMMENT_RE", "split_python_fast"]
+__all__ = ["PY_STR_OR_COMMENT_RE", "split_python_fast", "split_python_fast_with_comments"]
 
 # Strings and comments of (syntactically valid) Python 3.11 source, leftmost first; triple
 # quotes before single ones.  Bodies follow ``tokenize``'s Single3/Double3/ContStr rules: a
@@ -100,6 +100,15 @@ def split_python_fast(lexer: Any, text: str, comment_types: frozenset[Any]) -> t
     """``(code, comment)`` equal to the Pygments split, or None (use the full lexer).
 
     ``text`` must be source that ``ast.parse`` accepted and contain no ``\\r``."""
+    result = split_python_fast_with_comments(lexer, text, comment_types)
+    return None if result is None else result[:2]
+
+
+def split_python_fast_with_comments(
+    lexer: Any, text: str, comment_types: frozenset[Any]
+) -> tuple[str, str, list[str]] | None:
+    """:func:`split_python_fast` plus the ``#`` comments in order (the scan finds exactly
+    ``tokenize``'s COMMENT tokens, which the natural-text signal needs too)."""
     if not FAST_PATH_AVAILABLE or type(lexer).__name__ != "PythonLexer":
         return None
     text = lexer._preprocess_lexer_input(text)
@@ -141,8 +150,9 @@ def split_python_fast(lexer: Any, text: str, comment_types: frozenset[Any]) -> t
                 return None
     if soft and not all(_inside(strings, s) for s in soft):
         return None  # a match/case statement: Pygments re-lexes part of that line
+    hash_comments = [text[s:e] for s, e in spans if text[s] == "#"]
     if not spans:
-        return text, ""
+        return text, "", hash_comments
     code_parts: list[str] = []
     comment_parts: list[str] = []
     pos = 0
@@ -151,4 +161,4 @@ def split_python_fast(lexer: Any, text: str, comment_types: frozenset[Any]) -> t
         comment_parts.append(text[s:e])
         pos = e
     code_parts.append(text[pos:])
-    return "".join(code_parts), "".join(comment_parts)
+    return "".join(code_parts), "".join(comment_parts), hash_comments
