@@ -171,8 +171,13 @@ def test_normalize_ascii_bytes_path_and_alpha_digit_counts() -> None:
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 50)))
         assert D.normalize_text(text) == reference_normalize(text), repr(text)
         doc = CodeDocument(text, program_lang="c", doc_type="code")
-        vis = doc.visible_content
+        vis = "".join(text.split())
         assert doc.alpha_digit_counts == (sum(map(str.isalpha, vis)), sum(map(str.isdigit, vis)))
+        assert doc.num_whitespace == len(text) - len(vis) and doc.num_visible == len(vis)
+        words = WORDPUNCT_RE.findall(reference_normalize(text))
+        assert doc.normalized_words == words, repr(text)
+        assert len(doc.word_id_map) == len(set(words))
+        assert doc.total_word_chars == sum(map(len, words))
 
 
 def test_python_ast_facts_equal_full_walk() -> None:

@@ -74,10 +74,10 @@ def num_chars_line_mean(doc: CodeDocument) -> float:
 
 
 def frac_chars_alphabet(doc: CodeDocument) -> float:
-    vis = doc.visible_content
-    if not vis:
+    n_visible = doc.num_visible
+    if not n_visible:
         return 0.0
-    return r8(doc.alpha_digit_counts[0] / len(vis))
+    return r8(doc.alpha_digit_counts[0] / n_visible)
 
 
 # ---------------------------------------------------------------- Python comments

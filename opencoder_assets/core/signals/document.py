@@ -307,7 +307,14 @@ class CodeDocument:
     def normalized_words(self) -> list[str]:
         """Normalized words.  Normalizing the whole text equals per-line normalization
         (every step is character-local and tokens never span a newline)."""
-        return normalized_wordpunct(normalize_text(self.text))
+        text = self.text
+        if text.isascii():
+            # normalize_text + normalized_wordpunct fused: without BS/ESC/DEL the words
+            # are the whitespace-separated pieces of the translated bytes
+            data = text.encode("ascii").translate(_NORMALIZE_BYTES, _NORMALIZE_DELETE).lower()
+            if b"\x08" not in data and b"\x1b" not in data and b"\x7f" not in data:
+                return data.decode("ascii").split()
+        return normalized_wordpunct(normalize_text(text))
 
     @cached_property
     def raw_words(self) -> list[str]:
@@ -320,15 +327,19 @@ class CodeDocument:
 
     @cached_property
     def total_word_chars(self) -> int:
-        return sum(self.word_lengths)
+        return sum(map(len, self.normalized_words))
+
+    @cached_property
+    def word_id_map(self) -> dict[str, int]:
+        """Distinct words -> small ints (0 .. vocabulary size - 1), in first-seen order."""
+        return {w: i for i, w in enumerate(dict.fromkeys(self.normalized_words))}
 
     @cached_property
     def word_ids(self) -> list[int]:
-        """Words mapped to small ints (0 .. vocabulary size - 1), in first-seen order."""
-        words = self.normalized_words
-        ids = {w: i for i, w in enumerate(dict.fromkeys(words))}
+        """Words mapped to their ``word_id_map`` ints."""
+        ids = self.word_id_map
         self.__dict__["vocab_size"] = max(len(ids), 1)
-        return list(map(ids.__getitem__, words))
+        return list(map(ids.__getitem__, self.normalized_words))
 
     def ngram_keys(self, n: int) -> list[int]:
         """Word n-grams in order, each encoded as one exact int ``sum(id_k * V**(n-1-k))``
@@ -374,10 +385,27 @@ class CodeDocument:
 
     @cached_property
     def num_whitespace(self) -> int:
-        return len(self.text) - len(self.visible_content)
+        text = self.text
+        if text.isascii():  # the characters str.split() splits on, counted without copying
+            b = text.encode("ascii")
+            return len(b) - len(b.translate(None, _ASCII_SPACES))
+        return len(text) - len(self.visible_content)
+
+    @property
+    def num_visible(self) -> int:
+        """``len(self.visible_content)``."""
+        return len(self.text) - self.num_whitespace
 
     @cached_property
     def alpha_digit_counts(self) -> tuple[int, int]:
+        """Letters and digits (``str.isalpha``/``isdigit``) of the visible content; whitespace
+        is neither, so ASCII text is counted as a whole."""
+        text = self.text
+        if text.isascii():
+            b = text.encode("ascii")
+            n_alpha = len(b) - len(b.translate(None, _ASCII_LETTERS))
+            n_digit = len(b) - len(b.translate(None, _ASCII_DIGITS))
+            return n_alpha, n_digit
         vis = self.visible_content
         if vis.isascii():
             b = vis.encode("ascii")
@@ -537,6 +565,8 @@ class CodeDocument:
 
 _ASCII_LETTERS = string.ascii_letters.encode("ascii")
 _NON_ASCII_RE = re.compile(r"[^\x00-\x7f]")
+#: The ASCII characters ``str.isspace()`` accepts (what ``str.split()`` splits on).
+_ASCII_SPACES = bytes(c for c in range(128) if chr(c).isspace())
 _ASCII_DIGITS = string.digits.encode("ascii")
 
 # Re-exported for language modules that need the ``regex`` engine (timeouts, same semantics

@@ -29,9 +29,11 @@ _NP_KEY = "_np_ngram_state"
 def _np_state(doc: CodeDocument) -> dict:
     st = doc.__dict__.get(_NP_KEY)
     if st is None:
-        ids = np.fromiter(doc.word_ids, dtype=np.int64, count=len(doc.word_ids))
-        lengths = np.fromiter(doc.word_lengths, dtype=np.int64, count=len(doc.word_lengths))
-        st = {"ids": ids, "lengths": lengths, "vsize": doc.__dict__["vocab_size"]}
+        words = doc.normalized_words
+        id_map = doc.word_id_map
+        ids = np.fromiter(map(id_map.__getitem__, words), dtype=np.int64, count=len(words))
+        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        st = {"ids": ids, "lengths": lengths, "vsize": max(len(id_map), 1)}
         st["grams"] = (1, np.arange(ids.size), ids)
         doc.__dict__[_NP_KEY] = st
     return st
@@ -91,7 +93,7 @@ def _np_dupe_grams(st: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def frac_chars_top_ngram(doc: CodeDocument, n: int) -> float:
     """Char share of the most frequent n-gram (first-seen wins ties), 0 if it occurs once."""
-    if len(doc.word_ids) >= max(_NUMPY_MIN_WORDS, n):
+    if len(doc.normalized_words) >= max(_NUMPY_MIN_WORDS, n):
         st = _np_state(doc)
         starts, labels = _np_dupe_grams(st, n)
         if starts.size == 0:

@@ -54,7 +54,7 @@ def mean_word_length(doc: CodeDocument) -> float | None:
 
 def frac_words_unique(doc: CodeDocument) -> float | None:
     n = len(doc.normalized_words)
-    return None if n == 0 else r8(float(len(set(doc.normalized_words))) / n)
+    return None if n == 0 else r8(float(len(doc.word_id_map)) / n)  # distinct words
 
 
 def frac_chars_replacement_symbols(doc: CodeDocument) -> float | None:
@@ -63,7 +63,7 @@ def frac_chars_replacement_symbols(doc: CodeDocument) -> float | None:
 
 
 def frac_chars_digital(doc: CodeDocument) -> float:
-    total = len(doc.visible_content)
+    total = doc.num_visible
     if not total:
         return 1.0
     return r8(doc.alpha_digit_counts[1] / total)
@@ -187,11 +187,11 @@ def hyperlink_html_tag(doc: CodeDocument) -> float | None:
 
 
 def doc_frac_chars_alphabet(doc: CodeDocument) -> float | None:
-    if not doc.visible_content:
+    if not doc.num_visible:
         return 0.0
     if doc.lang != "en":
         return None
-    return r8(doc.alpha_digit_counts[0] / len(doc.visible_content))
+    return r8(doc.alpha_digit_counts[0] / doc.num_visible)
 
 
 def doc_frac_chars_hex_words(doc: CodeDocument) -> float | None:
