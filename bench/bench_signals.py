@@ -24,8 +24,13 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
-from opencoder_assets.core.filtering import apply_filters, compute_signals_with_errors, select_config
-from opencoder_assets.core.signals import CODE_SIGNALS, LANG_SIGNALS, TEXT_SIGNALS, CodeDocument, SignalCompat
+from opencoder_assets.core.filtering import (
+    apply_filters,
+    compute_signals_with_errors,
+    select_config,
+    signal_groups,
+)
+from opencoder_assets.core.signals import CodeDocument, SignalCompat
 
 EXT_MAP: dict[str, tuple[str, str]] = {
     "py": ("python", "code"),
@@ -122,11 +127,7 @@ def _profile_signals(
         size_bytes=size,
         compat=compat,
     )
-    groups = (
-        [("text", TEXT_SIGNALS)]
-        if doc_type == "text"
-        else [("code", CODE_SIGNALS), ("lang", LANG_SIGNALS.get(program_lang, []))]
-    )
+    groups = signal_groups(program_lang, doc_type)
     signals: dict[str, float | int | bool | None] = {}
     for gname, group in groups:
         for sname, fn in group:

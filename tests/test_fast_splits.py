@@ -26,6 +26,12 @@ LEXER = _get_lexer("python")
 CT = _comment_types()
 
 
+def fast_split(text: str) -> tuple[str, str] | None:
+    """The fast path's (code, comment), or None where it declines."""
+    got = split_python_fast(LEXER, text, CT)
+    return None if got is None else got[:2]
+
+
 def pygments_split(text: str) -> tuple[str, str]:
     code, comment = [], []
     for ttype, value in LEXER.get_tokens(text):
@@ -83,7 +89,7 @@ TRAPS: dict[str, tuple[str, bool]] = {
 def test_traps(name: str) -> None:
     text, answers = TRAPS[name]
     assert parses(text), name
-    got = split_python_fast(LEXER, text, CT)
+    got = fast_split(text)
     assert (got is not None) == answers, name
     if got is not None:
         assert got == pygments_split(text), name
@@ -161,7 +167,7 @@ def test_random_programs() -> None:
         if not parses(text):
             continue
         parsed += 1
-        got = split_python_fast(LEXER, text, CT)
+        got = fast_split(text)
         if got is None:
             continue
         answered += 1
@@ -184,7 +190,7 @@ def test_stdlib_modules_equal_pygments() -> None:
         if "\r" in text or not parses(text):
             continue
         total += 1
-        got = split_python_fast(LEXER, text, CT)
+        got = fast_split(text)
         if got is None:
             continue
         answered += 1
@@ -199,13 +205,13 @@ def test_document_uses_fast_path_and_falls_back(monkeypatch: Any) -> None:
     import opencoder_assets.core.signals.document as document
 
     calls: list[str] = []
-    real_fast = document.split_python_fast_with_comments
+    real_fast = document.split_python_fast
 
     def spy(*args: Any) -> Any:
         calls.append("fast")
         return real_fast(*args)
 
-    monkeypatch.setattr(document, "split_python_fast_with_comments", spy)
+    monkeypatch.setattr(document, "split_python_fast", spy)
     valid = 'def f():\n    """doc"""\n    return 1  # one\n'
     py2 = 'print "hello"  # py2\nx = """doc"""\n'
     for text, expect_fast in ((valid, True), (py2, False)):

@@ -64,6 +64,16 @@ class ThresholdConfigError(ValueError):
 
 
 # --------------------------------------------------------------------------- signals
+def signal_groups(program_lang: str, doc_type: str) -> list[tuple[str, list[tuple[str, Any]]]]:
+    """The named signal groups computed for a file: text files get the document group,
+    code/data files the general code group plus their language's group; others none."""
+    if doc_type == "text":
+        return [("text", TEXT_SIGNALS)]
+    if doc_type in ("code", "data"):
+        return [("code", CODE_SIGNALS), ("lang", LANG_SIGNALS.get(program_lang, []))]
+    return []
+
+
 def compute_signals_with_errors(
     text: str,
     *,
@@ -80,11 +90,8 @@ def compute_signals_with_errors(
     A failing or timed-out signal is recorded as ``None`` and does not affect any other
     signal (the reference skipped the rest of the group).
     """
-    if doc_type == "text":
-        groups = [TEXT_SIGNALS]
-    elif doc_type in ("code", "data"):
-        groups = [CODE_SIGNALS, LANG_SIGNALS.get(program_lang, [])]
-    else:  # unknown / excluded: nothing is computed (the filter drops them)
+    groups = signal_groups(program_lang, doc_type)
+    if not groups:  # unknown / excluded: nothing is computed (the filter drops them)
         return {}, {}
     doc = CodeDocument(
         text,
@@ -98,7 +105,7 @@ def compute_signals_with_errors(
     )
     result: dict[str, SignalValue] = {}
     errors: dict[str, str] = {}
-    for group in groups:
+    for _group_name, group in groups:
         for name, fn in group:
             try:
                 result[name] = fn(doc)

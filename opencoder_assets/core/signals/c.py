@@ -8,7 +8,7 @@ from functools import partial
 
 import regex
 
-from .document import PRECISION, CodeDocument
+from .document import INFO_SEPARATORS_RE, PRECISION, CodeDocument
 
 Value = float | int | bool | None
 
@@ -51,11 +51,19 @@ HEADER_EXTS = ("h", "hpp", "hxx", "hh", "h++")
 _STDLIB_TWINS: dict[regex.Pattern[str], re.Pattern[str]] = {
     rx: re.compile(rx.pattern, re.MULTILINE) for rx in (INCLUDE_RE, SIMPLE_VAR_RE)
 }
-_INFO_SEPARATORS_RE = re.compile("[\x1c-\x1f]")
+
 
 
 def r8(x: float) -> float:
     return round(x, PRECISION)
+
+
+def _stdlib_equivalent(doc: CodeDocument) -> bool:
+    """Can the ``re`` twins run on this code content (checked once per document)?"""
+    if "_c_stdlib_ok" not in doc.__dict__:
+        code = doc.code_content
+        doc.__dict__["_c_stdlib_ok"] = code.isascii() and INFO_SEPARATORS_RE.search(code) is None
+    return doc.__dict__["_c_stdlib_ok"]
 
 
 def _count(doc: CodeDocument, key: str, pattern: regex.Pattern[str]) -> int:
@@ -64,7 +72,7 @@ def _count(doc: CodeDocument, key: str, pattern: regex.Pattern[str]) -> int:
     if key not in cache:
         code = doc.code_content
         fast = _STDLIB_TWINS.get(pattern)
-        if fast is not None and code.isascii() and _INFO_SEPARATORS_RE.search(code) is None:
+        if fast is not None and _stdlib_equivalent(doc):
             cache[key] = len(fast.findall(code))
         else:
             cache[key] = len(pattern.findall(code, timeout=doc.compat.regex_timeout))

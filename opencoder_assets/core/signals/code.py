@@ -6,7 +6,6 @@ import ast
 import io
 import re
 import tokenize
-import warnings
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -15,7 +14,7 @@ import numpy as np
 import regex
 
 from . import text as T
-from .document import PRECISION, CodeDocument, wordpunct_tokenize
+from .document import INFO_SEPARATORS_RE, PRECISION, CodeDocument, wordpunct_tokenize
 from .ngrams import frac_chars_dupe_ngrams, frac_chars_top_ngram
 from .pysplit import PY_STR_OR_COMMENT_RE
 
@@ -47,7 +46,6 @@ _B64_RE = re.compile(r"[a-zA-Z0-9+/\n=]{64,}")
 _UESC_RE = re.compile(r"(?:\\u[0-9a-fA-F]{4}){8,}")
 _HEX_RE = regex.compile(r"\b0[xX][0-9a-fA-F]+\b")
 _WS_RE = regex.compile(r"\s+")
-_INFO_SEPARATORS_RE = re.compile("[\x1c-\x1f]")
 _PROMPT_COMMENTS = ("your code here", "fixme", "todo")
 
 
@@ -81,15 +79,6 @@ def frac_chars_alphabet(doc: CodeDocument) -> float:
 
 
 # ---------------------------------------------------------------- Python comments
-def _python_docstrings(source: str, tree: ast.AST | None = None) -> list[str]:
-    """Docstrings of the module, classes and (sync) functions; raises on syntax errors."""
-    if tree is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(source)
-    return PythonAstFacts(tree).docstrings
-
-
 class PythonAstFacts:
     """One walk over the statement nodes collecting what the Python signals need: the
     docstrings in ``ast.walk`` (BFS) order (natural-text share) and the counts of
@@ -213,29 +202,23 @@ def _python_comments_fast(source: str) -> str:
 
 
 def python_natural_text(
-    source: str,
-    tree: ast.AST | None = None,
-    facts: PythonAstFacts | None = None,
-    hash_comments: list[str] | None = None,
+    source: str, facts: PythonAstFacts | None, hash_comments: list[str] | None = None
 ) -> str:
     """Docstrings + comments as extracted by the reference (bigcode ``get_text_python``).
 
-    ``tree`` may be a cached ``ast.parse(source)`` result (avoids a second parse);
-    ``hash_comments`` the ``#`` comments the fast code/comment split already found (the
-    same scan as :func:`_python_comments_fast`, on the same parseable, ``\\r``-free text).
+    ``facts`` are the source's :class:`PythonAstFacts` (None: it does not parse, so no
+    docstrings); ``hash_comments`` the ``#`` comments the fast code/comment split already
+    found (the same scan as :func:`_python_comments_fast`, on the same parseable,
+    ``\\r``-free text).
     """
-    try:
-        if tree is None:
-            raise SyntaxError("unparsable")
-        docstrings = "\n".join(facts.docstrings if facts is not None else _python_docstrings(source, tree))
-    except Exception:  # noqa: BLE001 - any parse failure means "no docstrings"
-        docstrings = ""
+    docstrings = "" if facts is None else "\n".join(facts.docstrings)
     if "#" not in source:
         comments = ""  # no COMMENT token possible (and "" on tokenize errors anyway)
-    elif hash_comments is not None and tree is not None and "\r" not in source:
-        comments = "".join(hash_comments).replace("#", "")
-    elif tree is not None and "\r" not in source:
-        comments = _python_comments_fast(source)
+    elif facts is not None and "\r" not in source:
+        if hash_comments is not None:
+            comments = "".join(hash_comments).replace("#", "")
+        else:
+            comments = _python_comments_fast(source)
     else:
         try:
             comments = _python_comments(source)
@@ -248,7 +231,7 @@ def frac_chars_comments(doc: CodeDocument) -> float | None:
     if len(doc.text) == 0:
         return None
     if doc.program_lang == "python":
-        natural = python_natural_text(doc.text, doc.python_ast, python_ast_facts(doc), doc.python_hash_comments)
+        natural = python_natural_text(doc.text, python_ast_facts(doc), doc.python_hash_comments)
         return r8(len(natural) / len(doc.text))
     return r8(len(doc.comment_content) / len(doc.text))
 
@@ -260,7 +243,7 @@ def cate_xml_start(doc: CodeDocument) -> float:
 def frac_lines_dupe_lines(doc: CodeDocument) -> float | None:
     if not doc.line_count:
         return None
-    if _INFO_SEPARATORS_RE.search(doc.code_content) is None:
+    if INFO_SEPARATORS_RE.search(doc.code_content) is None:
         # ``regex``'s \s is str.isspace() minus U+001C..U+001F, so without those
         # characters str.split() removes exactly the same whitespace (5x faster)
         counts = Counter(map("".join, map(str.split, doc.code_lines)))

@@ -26,7 +26,7 @@ from typing import Any
 import regex
 
 from .lexfast import split_code_comment, split_json_fast
-from .pysplit import split_python_fast_with_comments
+from .pysplit import split_python_fast
 
 __all__ = [
     "CodeDocument",
@@ -134,13 +134,17 @@ def _ascii_normalize_bytes_table() -> tuple[bytes, bytes]:
 _NORMALIZE_BYTES, _NORMALIZE_DELETE = _ascii_normalize_bytes_table()
 
 
+def _normalize_ascii_bytes(text: str) -> bytes:
+    """:func:`normalize_text`'s table and ``lower`` applied to ASCII text as bytes (~10x
+    faster than ``str.translate`` with a dict; NFKC leaves ASCII unchanged)."""
+    return text.encode("ascii").translate(_NORMALIZE_BYTES, _NORMALIZE_DELETE).lower()
+
+
 def normalize_text(text: str) -> str:
     """Reference word normalization: controls, half-width punct, punct->space, lower, NFKC."""
     if text.isascii():
-        # same table on bytes (~10x faster); bytes.split() misses only U+001C..U+001F, which
-        # the table deletes; NFKC leaves ASCII unchanged
-        data = text.encode("ascii").translate(_NORMALIZE_BYTES, _NORMALIZE_DELETE).lower()
-        return b" ".join(data.split()).decode("ascii")
+        # bytes.split() misses only U+001C..U+001F, which the table deletes
+        return b" ".join(_normalize_ascii_bytes(text).split()).decode("ascii")
     text = text.translate(_NORMALIZE_TABLE).lower()
     text = " ".join(text.split())
     if not text.isascii():
@@ -311,7 +315,7 @@ class CodeDocument:
         if text.isascii():
             # normalize_text + normalized_wordpunct fused: without BS/ESC/DEL the words
             # are the whitespace-separated pieces of the translated bytes
-            data = text.encode("ascii").translate(_NORMALIZE_BYTES, _NORMALIZE_DELETE).lower()
+            data = _normalize_ascii_bytes(text)
             if b"\x08" not in data and b"\x1b" not in data and b"\x7f" not in data:
                 return data.decode("ascii").split()
         return normalized_wordpunct(normalize_text(text))
@@ -398,25 +402,17 @@ class CodeDocument:
 
     @cached_property
     def alpha_digit_counts(self) -> tuple[int, int]:
-        """Letters and digits (``str.isalpha``/``isdigit``) of the visible content; whitespace
-        is neither, so ASCII text is counted as a whole."""
+        """Letters and digits (``str.isalpha``/``isdigit``) of the visible content.  No
+        whitespace character is either, so the whole text is counted: its ASCII part by
+        ``bytes.translate``, only the other characters one by one."""
         text = self.text
-        if text.isascii():
-            b = text.encode("ascii")
-            n_alpha = len(b) - len(b.translate(None, _ASCII_LETTERS))
-            n_digit = len(b) - len(b.translate(None, _ASCII_DIGITS))
-            return n_alpha, n_digit
-        vis = self.visible_content
-        if vis.isascii():
-            b = vis.encode("ascii")
-            n_alpha = len(b) - len(b.translate(None, _ASCII_LETTERS))
-            n_digit = len(b) - len(b.translate(None, _ASCII_DIGITS))
-            return n_alpha, n_digit
-        # ASCII characters by bytes.translate, only the others one by one
-        b = vis.encode("ascii", "ignore")
-        others = _NON_ASCII_RE.findall(vis)
-        n_alpha = len(b) - len(b.translate(None, _ASCII_LETTERS)) + sum(map(str.isalpha, others))
-        n_digit = len(b) - len(b.translate(None, _ASCII_DIGITS)) + sum(map(str.isdigit, others))
+        b = text.encode("ascii", "ignore")
+        n_alpha = len(b) - len(b.translate(None, _ASCII_LETTERS))
+        n_digit = len(b) - len(b.translate(None, _ASCII_DIGITS))
+        if not text.isascii():
+            others = _NON_ASCII_RE.findall(text)
+            n_alpha += sum(map(str.isalpha, others))
+            n_digit += sum(map(str.isdigit, others))
         return n_alpha, n_digit
 
     # ----------------------------------------------------------- code/comment split
@@ -429,7 +425,7 @@ class CodeDocument:
             return self._split_by_hand()
         with _gc_paused():
             if self.program_lang == "python" and "\r" not in self.text and self.python_ast is not None:
-                fast = split_python_fast_with_comments(lexer, self.text, _comment_types())
+                fast = split_python_fast(lexer, self.text, _comment_types())
                 if fast is not None:
                     self.__dict__["_python_hash_comments"] = fast[2]
                     return fast[0], fast[1]
@@ -565,6 +561,10 @@ class CodeDocument:
 
 _ASCII_LETTERS = string.ascii_letters.encode("ascii")
 _NON_ASCII_RE = re.compile(r"[^\x00-\x7f]")
+#: U+001C..U+001F: the only characters ``str.isspace()`` accepts and ``regex``'s ``\s`` does
+#: not; where none occur, ``\s``-based ``regex`` patterns and ``str.split``/stdlib ``re``
+#: agree on whitespace.
+INFO_SEPARATORS_RE = re.compile("[\x1c-\x1f]")
 #: The ASCII characters ``str.isspace()`` accepts (what ``str.split()`` splits on).
 _ASCII_SPACES = bytes(c for c in range(128) if chr(c).isspace())
 _ASCII_DIGITS = string.digits.encode("ascii")

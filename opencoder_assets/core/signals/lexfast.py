@@ -468,39 +468,30 @@ def _sub_split(
 def _callback_parts(
     action: Any, proxy: Any, m: Any, comment_types: frozenset[Any], code_append: Any, comment_append: Any
 ) -> None:
-    """Append the token values of ``action(proxy, m)`` to code/comment, in order."""
-    entry = _PLANS.get(id(action))
-    plan = entry[1] if entry is not None and entry[0] is action else _plan(action, proxy._lexer)
-    if plan is not None and plan[0] == "using":
+    """Append the token values of ``action(proxy, m)`` to code/comment, in order.  A
+    ``bygroups`` group whose action is itself a callback is handled recursively, on the
+    group's text (the ``_PseudoMatch`` Pygments passes it)."""
+    plan = _plan(action, proxy._lexer)
+    if plan is None:
+        for _i, t, v in action(proxy, m):
+            (comment_append if t in comment_types else code_append)(v)
+    elif plan[0] == "using":
         code, comment = _sub_split(action, plan, proxy, m.group(), comment_types)
         if code:
             code_append(code)
         if comment:
             comment_append(comment)
-        return
-    if plan is None:
-        for _i, t, v in action(proxy, m):
-            (comment_append if t in comment_types else code_append)(v)
-        return
-    for i, act in enumerate(plan[1], 1):
-        if act is None:
-            continue
-        data = m.group(i)
-        if type(act) is TokenType:
-            if data:
-                (comment_append if act in comment_types else code_append)(data)
-        elif data is not None:
-            sub_plan = _plan(act, proxy._lexer)
-            if sub_plan is not None and sub_plan[0] == "using":
-                code, comment = _sub_split(act, sub_plan, proxy, data, comment_types)
-                if code:
-                    code_append(code)
-                if comment:
-                    comment_append(comment)
-            else:
-                for item in act(proxy, _PseudoMatch(m.start(i), data), None):
-                    if item:
-                        (comment_append if item[1] in comment_types else code_append)(item[2])
+    else:  # bygroups
+        for i, act in enumerate(plan[1], 1):
+            if act is None:
+                continue
+            data = m.group(i)
+            if type(act) is TokenType:
+                if data:
+                    (comment_append if act in comment_types else code_append)(data)
+            elif data is not None:
+                sub_match = _PseudoMatch(m.start(i), data)
+                _callback_parts(act, proxy, sub_match, comment_types, code_append, comment_append)
 
 
 def _run(lexer: Any, text: str, comment_types: frozenset[Any]) -> tuple[str, str]:

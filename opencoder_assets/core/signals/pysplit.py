@@ -31,7 +31,7 @@ from typing import Any
 
 from .lexfast import lex_until_root
 
-__all__ = ["PY_STR_OR_COMMENT_RE", "split_python_fast", "split_python_fast_with_comments"]
+__all__ = ["PY_STR_OR_COMMENT_RE", "split_python_fast"]
 
 # Strings and comments of (syntactically valid) Python 3.11 source, leftmost first; triple
 # quotes before single ones.  Bodies follow ``tokenize``'s Single3/Double3/ContStr rules: a
@@ -96,19 +96,14 @@ def _soft_keyword_lines(lexer: Any, text: str) -> list[int]:
     return sorted(found)
 
 
-def split_python_fast(lexer: Any, text: str, comment_types: frozenset[Any]) -> tuple[str, str] | None:
-    """``(code, comment)`` equal to the Pygments split, or None (use the full lexer).
-
-    ``text`` must be source that ``ast.parse`` accepted and contain no ``\\r``."""
-    result = split_python_fast_with_comments(lexer, text, comment_types)
-    return None if result is None else result[:2]
-
-
-def split_python_fast_with_comments(
+def split_python_fast(
     lexer: Any, text: str, comment_types: frozenset[Any]
 ) -> tuple[str, str, list[str]] | None:
-    """:func:`split_python_fast` plus the ``#`` comments in order (the scan finds exactly
-    ``tokenize``'s COMMENT tokens, which the natural-text signal needs too)."""
+    """``(code, comment, hash_comments)``: the Pygments split plus the ``#`` comments in
+    order (the scan finds exactly ``tokenize``'s COMMENT tokens, which the natural-text
+    signal needs too); None when the full lexer must run.
+
+    ``text`` must be source that ``ast.parse`` accepted and contain no ``\\r``."""
     if not FAST_PATH_AVAILABLE or type(lexer).__name__ != "PythonLexer":
         return None
     text = lexer._preprocess_lexer_input(text)
