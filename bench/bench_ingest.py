@@ -56,12 +56,14 @@ def main() -> None:
 
     from opencoder_assets.definitions import code_assets
     from resources import CodeSources, CorpusStorage, MetricsStore, PipelineSettings
+    from resources.engine import ExecutionEngine
 
     res = {
         "sources": CodeSources(folders=[str(work / "repos")], manifest=str(manifest)),
         "storage": CorpusStorage(root=str(work / "data" / "corpus")),
         "metrics": MetricsStore(db_path=str(work / "data" / "metrics.duckdb")),
         "settings": PipelineSettings(),
+        "engine": ExecutionEngine(kind="inprocess"),
     }
     by_name = {a.key.to_user_string(): a for a in code_assets}
     t0 = time.perf_counter()

@@ -23,11 +23,11 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from opencoder_assets.core.steps import STEP_NAMES
 from resources import MetricsStore
 
 #: Steps with per-file decisions, in pipeline order.
-STEP_ORDER = ["raw_code", "preprocessed_code", "exact_deduped_code", "fuzzy_deduped_code",
-              "transformed_code", "quality_signals", "filtered_code", "refinecode_code"]
+STEP_ORDER = list(STEP_NAMES)
 FINAL_STEP = STEP_ORDER[-1]
 _DUP_RE = re.compile(r"duplicate_of:([0-9a-f]+)")
 

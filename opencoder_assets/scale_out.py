@@ -15,9 +15,10 @@ import os
 from dagster import AssetSelection, define_asset_job
 from dagster_dask import dask_executor
 
+from opencoder_assets.core.steps import STEP_NAMES
+
 #: The partitioned steps of one language, upstream first.
-PARTITION_STEPS = ["raw_code", "preprocessed_code", "exact_deduped_code", "fuzzy_deduped_code",
-                   "transformed_code", "quality_signals", "filtered_code", "refinecode_code"]
+PARTITION_STEPS = list(STEP_NAMES)
 
 
 def dask_cluster_config() -> dict:

@@ -1,9 +1,20 @@
-"""The DuckDB metrics store: per step/partition/run counts and every per-file decision.
+"""The metrics store: DuckDB views over the manifests and per-file tables of *published* versions.
 
-Why a lock file: DuckDB allows one writing process per database file, and the multiprocess executor
-runs partitions in parallel processes. Each step first writes its decisions to Parquet (no lock
-needed), then takes an exclusive ``fcntl`` lock for the few milliseconds it needs to replace its
-rows in one transaction. Readers take the same lock, so nobody ever sees DuckDB's lock error.
+Why views, not copied rows: every step writes its per-file decisions (and side tables such as
+quality signals or dedup clusters) as Parquet inside its version directory, and its counts into
+the version's manifest (resources/storage.py). A query sees exactly the current versions, so
+
+- the metrics and the published data agree after a crash at any point (there is no second copy
+  to fall out of step),
+- bulk rows never serialise across partitions under one database lock, and a lineage query
+  never blocks a writer,
+- a read-only or archived store works: the views are temporary, built per connection in an
+  in-memory DuckDB; the database file (``db_path``) only holds the small ``run_failures`` table
+  and is attached read-only for queries.
+
+Views: ``step_runs`` / ``latest_step_runs`` (one row per current version), ``file_decisions``,
+``drop_reasons`` and one view per side table a step published (``quality_signals``,
+``dedup_clusters``, ``transform_edits``, …), each with ``step``, ``partition``, ``run_id`` first.
 """
 
 from __future__ import annotations
@@ -13,60 +24,139 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 from dagster import ConfigurableResource
 
-from resources.storage import DEFAULT_DATA_ROOT
+from resources.storage import DEFAULT_DATA_ROOT, MANIFEST, POINTER, PublicationError, current_version_dir
 
-DECISION_COLUMNS = (
-    "file_id",
-    "repo",
-    "path",
-    "language",
-    "decision",
-    "reason",
-    "detail",
-    "size_bytes",
-)
+STEP_RUN_SCHEMA = pa.schema([
+    ("step", pa.string()), ("partition", pa.string()), ("run_id", pa.string()), ("recorded_at", pa.timestamp("us")),
+    ("input_count", pa.int64()), ("kept", pa.int64()), ("dropped", pa.int64()), ("input_bytes", pa.int64()),
+    ("kept_bytes", pa.int64()), ("extra", pa.string()), ("version", pa.string()), ("data_path", pa.string()),
+])
+_COUNT_KEYS = ("input_count", "kept", "dropped", "input_bytes", "kept_bytes")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS step_runs (
-    step VARCHAR, partition VARCHAR, run_id VARCHAR, recorded_at TIMESTAMP,
-    input_count BIGINT, kept BIGINT, dropped BIGINT, input_bytes BIGINT, kept_bytes BIGINT,
-    extra JSON
-);
-CREATE TABLE IF NOT EXISTS file_decisions (
-    step VARCHAR, partition VARCHAR, run_id VARCHAR,
-    file_id VARCHAR, repo VARCHAR, path VARCHAR, language VARCHAR,
-    decision VARCHAR, reason VARCHAR, detail VARCHAR, size_bytes BIGINT
-);
-CREATE TABLE IF NOT EXISTS run_failures (
-    run_id VARCHAR, job_name VARCHAR, failed_at TIMESTAMP, message VARCHAR
-);
-CREATE OR REPLACE VIEW drop_reasons AS
-    SELECT step, partition, reason, count(*) AS files, sum(size_bytes) AS bytes
-    FROM file_decisions WHERE decision = 'dropped' GROUP BY ALL;
-CREATE OR REPLACE VIEW latest_step_runs AS
-    SELECT * FROM step_runs QUALIFY row_number() OVER (
-        PARTITION BY step, partition ORDER BY recorded_at DESC) = 1;
-"""
+_FAILURES_DDL = "CREATE TABLE IF NOT EXISTS run_failures (run_id VARCHAR, job_name VARCHAR, failed_at TIMESTAMP, message VARCHAR)"
+
+
+def _q(value: str) -> str:
+    """A SQL string literal (paths may contain quotes)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def published_versions(corpus_root: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """(version dir, manifest) of every current version under ``corpus_root`` that carries a
+    step record; a corrupt pointer is an error naming it, never silently skipped."""
+    out = []
+    if not corpus_root.is_dir():
+        return out
+    for pointer in sorted(corpus_root.glob(f"*/*/{POINTER}")):
+        version_dir = current_version_dir(pointer.parent)
+        manifest = json.loads((version_dir / MANIFEST).read_text())
+        if "step" in manifest:
+            out.append((version_dir, manifest))
+    return out
+
+
+def _register_views(con: duckdb.DuckDBPyConnection, corpus_root: Path) -> None:
+    versions = published_versions(corpus_root)
+    runs: dict[str, list] = {f.name: [] for f in STEP_RUN_SCHEMA}
+    tables: dict[str, list[tuple[str, str, str, str]]] = {"file_decisions": []}
+    for version_dir, m in versions:
+        counts = m.get("counts", {})
+        row = {"step": m["step"], "partition": m.get("partition"), "run_id": m.get("run_id"),
+               "recorded_at": pa.scalar(int(m.get("created_ns", 0)) // 1000, pa.timestamp("us")).as_py(),
+               **{k: int(counts.get(k, 0)) for k in _COUNT_KEYS},
+               "extra": json.dumps(m.get("extra", {}), default=str), "version": m.get("version"),
+               "data_path": str(version_dir)}
+        for k, v in row.items():
+            runs[k].append(v)
+        for table, files in (m.get("tables") or {}).items():
+            for name in files:
+                tables.setdefault(table, []).append((str(version_dir / name), m["step"], m.get("partition"),
+                                                     m.get("run_id")))
+    con.register("_step_runs_arrow", pa.table(runs, schema=STEP_RUN_SCHEMA))
+    con.execute("CREATE OR REPLACE TEMP VIEW step_runs AS SELECT * FROM _step_runs_arrow")
+    con.execute("CREATE OR REPLACE TEMP VIEW latest_step_runs AS SELECT * FROM step_runs")
+    for table, entries in tables.items():
+        if not table.isidentifier():
+            raise PublicationError(f"table name {table!r} in a manifest under {corpus_root} is not an identifier")
+        if not entries:
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT NULL::VARCHAR AS step, NULL::VARCHAR AS "
+                        "partition, NULL::VARCHAR AS run_id, NULL::VARCHAR AS file_id, NULL::VARCHAR AS repo, "
+                        "NULL::VARCHAR AS path, NULL::VARCHAR AS language, NULL::VARCHAR AS decision, "
+                        "NULL::VARCHAR AS reason, NULL::VARCHAR AS detail, NULL::BIGINT AS size_bytes WHERE false")
+            continue
+        files_table = pa.table({"file": [e[0] for e in entries], "step": [e[1] for e in entries],
+                                "partition": [e[2] for e in entries], "run_id": [e[3] for e in entries]})
+        con.register(f"_files_{table}", files_table)
+        file_list = "[" + ", ".join(_q(e[0]) for e in entries) + "]"
+        con.execute(
+            f"""CREATE OR REPLACE TEMP VIEW {table} AS
+                SELECT f.step, f.partition, f.run_id, t.* EXCLUDE (filename)
+                FROM read_parquet({file_list}, filename = true, union_by_name = true) t
+                JOIN _files_{table} f ON t.filename = f.file"""
+        )
+    con.execute("""CREATE OR REPLACE TEMP VIEW drop_reasons AS
+                   SELECT step, partition, reason, count(*) AS files, sum(size_bytes) AS bytes
+                   FROM file_decisions WHERE decision = 'dropped' GROUP BY ALL""")
 
 
 class MetricsStore(ConfigurableResource):
-    """A real DuckDB file; path configurable (``OPENCODER_METRICS_DB`` or ``data/metrics.duckdb``)."""
+    """Queries over the published versions, plus the ``run_failures`` table in a real DuckDB file.
 
-    db_path: str = os.environ.get(
-        "OPENCODER_METRICS_DB", os.path.join(DEFAULT_DATA_ROOT, "metrics.duckdb")
-    )
+    ``corpus_root``: where CorpusStorage publishes (default: ``corpus`` next to ``db_path``, which
+    is where the default CorpusStorage root is).
+    """
+
+    db_path: str = os.environ.get("OPENCODER_METRICS_DB", os.path.join(DEFAULT_DATA_ROOT, "metrics.duckdb"))
+    corpus_root: str | None = None
     lock_timeout_s: float = 600.0
+
+    def root(self) -> Path:
+        return Path(self.corpus_root).resolve() if self.corpus_root else Path(self.db_path).resolve().parent / "corpus"
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """An exclusive, schema-initialised connection; serialised across processes."""
+        """A read connection: in-memory DuckDB with the views, the store file attached read-only."""
+        con = duckdb.connect()
+        try:
+            _register_views(con, self.root())
+            path = Path(self.db_path).resolve()
+            attached = False
+            if path.exists():
+                deadline = time.monotonic() + self.lock_timeout_s
+                while True:
+                    try:
+                        con.execute(f"ATTACH {_q(str(path))} AS store (READ_ONLY)")
+                        attached = True
+                        break
+                    except duckdb.IOException as exc:
+                        if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                            raise RuntimeError(f"metrics store {path}: {exc}") from exc
+                        time.sleep(0.05)
+                    except duckdb.Error as exc:
+                        raise RuntimeError(f"metrics store {path} is not a readable DuckDB file: {exc}") from exc
+            has_failures = attached and con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'store' AND table_name = 'run_failures'"
+            ).fetchone()[0]
+            if has_failures:
+                con.execute("CREATE OR REPLACE TEMP VIEW run_failures AS SELECT * FROM store.run_failures")
+            else:
+                con.execute("CREATE OR REPLACE TEMP VIEW run_failures AS SELECT NULL::VARCHAR AS run_id, "
+                            "NULL::VARCHAR AS job_name, NULL::TIMESTAMP AS failed_at, NULL::VARCHAR AS message WHERE false")
+            yield con
+        finally:
+            con.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The only writes left (run failures): short, serialised across processes by a file lock."""
         path = Path(self.db_path).resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         lock_path = path.with_name(path.name + ".lock")
@@ -81,79 +171,24 @@ class MetricsStore(ConfigurableResource):
                         raise TimeoutError(f"metrics store {path} stayed locked for {self.lock_timeout_s}s") from None
                     time.sleep(0.05)
             try:
-                con = duckdb.connect(str(path))
+                while True:
+                    try:
+                        con = duckdb.connect(str(path))
+                        break
+                    except duckdb.IOException as exc:  # a reader holds it attached; they are short
+                        if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.05)
                 try:
-                    con.execute(_SCHEMA)
+                    con.execute(_FAILURES_DDL)
                     yield con
                 finally:
                     con.close()
             finally:
                 fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
 
-    def record_step(
-        self,
-        *,
-        step: str,
-        partition: str,
-        run_id: str,
-        decisions_parquet: str | Path,
-        extra: Mapping[str, Any] | None = None,
-        tables: Mapping[str, str | Path] | None = None,
-    ) -> dict[str, int]:
-        """Replace this step/partition's decisions with the given Parquet file and log the run.
-
-        ``tables`` maps extra table names (e.g. ``quality_signals``) to Parquet files whose rows
-        replace this partition's rows in that table (columns ``step``/``partition`` are added).
-        Returns the counts that were recorded, computed by DuckDB from the Parquet itself.
-        """
-        decisions = str(Path(decisions_parquet).resolve())
-        with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                con.execute(
-                    "DELETE FROM file_decisions WHERE step = ? AND partition = ?", [step, partition]
-                )
-                cols = ", ".join(DECISION_COLUMNS)
-                con.execute(
-                    f"INSERT INTO file_decisions SELECT ?, ?, ?, {cols} FROM read_parquet(?)",
-                    [step, partition, run_id, decisions],
-                )
-                row = con.execute(
-                    """SELECT count(*), count(*) FILTER (decision = 'kept'),
-                              count(*) FILTER (decision = 'dropped'),
-                              coalesce(sum(size_bytes), 0),
-                              coalesce(sum(size_bytes) FILTER (decision = 'kept'), 0)
-                       FROM read_parquet(?)""",
-                    [decisions],
-                ).fetchone()
-                counts = dict(
-                    zip(("input_count", "kept", "dropped", "input_bytes", "kept_bytes"), row, strict=True)
-                )
-                con.execute(
-                    "INSERT INTO step_runs VALUES (?, ?, ?, now(), ?, ?, ?, ?, ?, ?)",
-                    [step, partition, run_id, *counts.values(), json.dumps(dict(extra or {}), default=str)],
-                )
-                for table, parquet in (tables or {}).items():
-                    src = str(Path(parquet).resolve())
-                    con.execute(
-                        f"CREATE TABLE IF NOT EXISTS {table} AS "
-                        "SELECT ''::VARCHAR AS step, ''::VARCHAR AS partition, * "
-                        "FROM read_parquet(?) LIMIT 0",
-                        [src],
-                    )
-                    con.execute(f"DELETE FROM {table} WHERE step = ? AND partition = ?", [step, partition])
-                    con.execute(
-                        f"INSERT INTO {table} BY NAME SELECT ? AS step, ? AS partition, * FROM read_parquet(?)",
-                        [step, partition, src],
-                    )
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
-        return {k: int(v) for k, v in counts.items()}
-
     def record_failure(self, run_id: str, job_name: str, message: str) -> None:
-        with self.connect() as con:
+        with self._write() as con:
             con.execute("INSERT INTO run_failures VALUES (?, ?, now(), ?)", [run_id, job_name, message])
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple]:

@@ -34,6 +34,8 @@ class PipelineSettings(ConfigurableResource):
 
     max_file_bytes: int = 8 * 1024 * 1024
     batch_rows: int = 2000
+    #: Rows per work unit of a code step (the grain of parallelism; each unit writes its own files).
+    unit_rows: int = 1000
     seed: int = 42
     duckdb_memory_limit: str = "2GB"
     #: Processes for CPU-heavy per-file steps (quality signals); output is identical for any value.

@@ -35,10 +35,10 @@ from dagster import (
 )
 
 from opencoder_assets.core.languages import PARTITION_LANGUAGES
+from opencoder_assets.core.steps import STEP_NAMES
 
 #: Pipeline steps of one partition, upstream first (source_index is global and precedes them).
-PARTITION_STEPS = ["raw_code", "preprocessed_code", "exact_deduped_code", "fuzzy_deduped_code",
-                   "transformed_code", "quality_signals", "filtered_code", "refinecode_code"]
+PARTITION_STEPS = list(STEP_NAMES)
 MAX_AGE_DAYS = 30
 #: Partitions with at most this many files run in-process (see module docstring).
 IN_PROCESS_MAX_FILES = 5000

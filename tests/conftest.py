@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from resources import CodeSources, CorpusStorage, MetricsStore, PipelineSettings
+from resources.engine import ExecutionEngine
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 INCLUDE = Path(sysconfig.get_paths()["include"])
@@ -41,7 +42,7 @@ def pipeline_resources(tmp_path: Path):
     """Real resources on a temp dir: CorpusStorage, a DuckDB file, and folder sources."""
 
     def make(folders: list[Path] | None = None, manifest: Path | None = None, tables: list[Path] | None = None,
-             **settings):
+             engine: str = "auto", workers: int = 2, **settings):
         return {
             "sources": CodeSources(
                 folders=[str(f) for f in (folders or [])],
@@ -51,6 +52,7 @@ def pipeline_resources(tmp_path: Path):
             "storage": CorpusStorage(root=str(tmp_path / "corpus")),
             "metrics": MetricsStore(db_path=str(tmp_path / "metrics.duckdb")),
             "settings": PipelineSettings(**settings),
+            "engine": ExecutionEngine(kind=engine, workers=workers, dask_scheduler=None),
         }
 
     return make

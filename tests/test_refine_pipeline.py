@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import materialize
 
-from opencoder_assets.assets.refine import sample_keep
+from opencoder_assets.core.steps import sample_keep
 from opencoder_assets.definitions import code_assets, code_checks
 from tests.conftest import REFERENCE, copy_into, stdlib_files
 
@@ -123,7 +123,7 @@ def test_full_pipeline_records_every_stage(tmp_path, pipeline_resources):
     md = mds["refinecode_code"]
     assert "exact_deduped_code" in md["funnel"].value and "fuzzy_deduped_code" in md["funnel"].value
     fz = mds["fuzzy_deduped_code"]
-    assert abs(fz["lsh_threshold"].value - 0.978) < 0.001 and "| 0.98 |" in fz["s_curve"].value
+    assert abs(fz["lsh_threshold"].value - 0.978) < 0.001 and "| 0.980 |" in fz["s_curve"].value
     assert fz["cluster_size_histogram"].value and len(fz["largest_clusters"].value) == 5
 
 

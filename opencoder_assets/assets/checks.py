@@ -23,22 +23,14 @@ from dagster import (
 )
 
 from opencoder_assets.assets.common import check_partition_keys, combine_check_results
-from opencoder_assets.core.schema import CODE_SCHEMA, RAW_SCHEMA
+from opencoder_assets.core.steps import CODE_STEPS as REGISTRY
 from opencoder_assets.partitions import language_partitions
 from resources import CorpusStorage, MetricsStore
 
-#: Partitioned code steps, upstream first, and the schema contract of their ``part-*`` shards.
-CODE_STEPS: list[tuple[str, pa.Schema]] = [
-    ("raw_code", RAW_SCHEMA),
-    ("preprocessed_code", CODE_SCHEMA),
-    ("exact_deduped_code", CODE_SCHEMA),
-    ("fuzzy_deduped_code", CODE_SCHEMA),
-    ("transformed_code", CODE_SCHEMA),
-    ("quality_signals", CODE_SCHEMA),  # no part-* shards (signals-*); checked if present
-    ("filtered_code", CODE_SCHEMA),
-    ("refinecode_code", CODE_SCHEMA),
-]
-_UPSTREAM = {name: CODE_STEPS[i - 1][0] for i, (name, _) in enumerate(CODE_STEPS) if i > 0}
+#: Partitioned code steps, upstream first, and the schema contract of their ``part-*`` shards
+#: (None: the step writes no shards), from the registry.
+CODE_STEPS: list[tuple[str, pa.Schema | None]] = [(s.name, s.out_schema) for s in REGISTRY]
+_UPSTREAM = {s.name: s.upstream for s in REGISTRY if s.upstream}
 
 
 def _normalise(t: pa.DataType) -> pa.DataType:
@@ -106,13 +98,13 @@ def _funnel_result(step: str, upstream: str, part: str | None, metrics: MetricsS
                             severity=AssetCheckSeverity.ERROR, metadata={"problems": MetadataValue.json(problems)})
 
 
-def _step_checks(step: str, schema: pa.Schema) -> AssetChecksDefinition:
+def _step_checks(step: str, schema: pa.Schema | None) -> AssetChecksDefinition:
     """One multi-check per step (one executor step, not three): empty (warn), schema and funnel
     (blocking)."""
     key = AssetKey(step)
     specs = [AssetCheckSpec(f"{step}_not_empty", asset=key, partitions_def=language_partitions,
                             description=f"Warn when {step} keeps no file for the partition.")]
-    with_schema = step != "quality_signals"  # its shards are signals-*, not part-*
+    with_schema = schema is not None
     if with_schema:
         specs.append(AssetCheckSpec(f"{step}_schema", asset=key, blocking=True, partitions_def=language_partitions,
                                     description=f"Blocking: every published shard of {step} matches the schema contract."))

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from dagster import AssetCheckResult, AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue
 
+from opencoder_assets.core.kernel import AccountingError
 from opencoder_assets.core.schema import CODE_SCHEMA, DECISION_SCHEMA
 from resources.metrics import MetricsStore
 from resources.storage import CorpusStorage, PartitionWriter
@@ -24,8 +26,6 @@ from resources.storage import CorpusStorage, PartitionWriter
 BatchFn = Callable[[pa.Table], tuple[pa.Table, pa.Table]]
 
 
-class AccountingError(RuntimeError):
-    """kept + dropped != input for a step: a file would have been lost silently."""
 
 
 @dataclass
@@ -69,24 +69,6 @@ class StepTally:
     @property
     def dropped_rows(self) -> int:
         return self.input_rows - self.kept_rows
-
-
-def all_kept_decisions(batch: pa.Table, detail: pa.ChunkedArray | pa.Array | None = None) -> pa.Table:
-    """One ``kept`` decision row per row of ``batch`` (steps that annotate but never drop)."""
-    n = batch.num_rows
-    return pa.table(
-        {
-            "file_id": batch["file_id"],
-            "repo": batch["repo"],
-            "path": batch["path"],
-            "language": batch["language"],
-            "decision": pa.array(["kept"] * n, pa.string()),
-            "reason": pa.nulls(n, pa.string()),
-            "detail": detail if detail is not None else pa.nulls(n, pa.string()),
-            "size_bytes": batch["size_bytes"],
-        },
-        schema=DECISION_SCHEMA,
-    )
 
 
 def tally_decisions(decisions_path: Path) -> StepTally:
@@ -133,33 +115,57 @@ def step_metadata(tally: StepTally, out_dir: Path, extra: dict[str, Any] | None 
     return meta
 
 
+def decision_counts(decisions_path: Path) -> dict[str, int]:
+    """input/kept/dropped counts and bytes of a decisions Parquet file."""
+    t = pq.read_table(decisions_path, columns=["decision", "size_bytes"])
+    kept = pc.equal(t["decision"], "kept")
+    sizes = pc.fill_null(t["size_bytes"], 0)
+    n_kept = int(pc.sum(kept.cast(pa.int64())).as_py() or 0)
+    return {"input_count": t.num_rows, "kept": n_kept, "dropped": t.num_rows - n_kept,
+            "input_bytes": int(pc.sum(sizes).as_py() or 0),
+            "kept_bytes": int(pc.sum(pc.filter(sizes, kept)).as_py() or 0)}
+
+
+def record_step(
+    writer: PartitionWriter, *, step: str, partition: str, run_id: str, decisions_path: Path,
+    extra: dict[str, Any] | None = None, tables: dict[str, Path] | None = None,
+) -> dict[str, int]:
+    """Attach the step record (counts, per-file tables) to a version being written; the manifest
+    carries it and the metrics store's views read it once the version is published."""
+    counts = decision_counts(decisions_path)
+    if counts["kept"] + counts["dropped"] != counts["input_count"]:
+        raise AccountingError(f"{step}[{partition}]: kept + dropped != input: {counts}")
+    names: dict[str, list[str]] = {"file_decisions": [Path(decisions_path).name]}
+    for name, path in (tables or {}).items():
+        if Path(path).parent.resolve() != writer.path.resolve():
+            raise ValueError(f"{step}[{partition}]: table {name} at {path} is not inside the version {writer.path}")
+        names[name] = [Path(path).name]
+    writer.record.update({"step": step, "partition": partition, "run_id": run_id, "counts": counts,
+                          "extra": dict(extra or {}), "tables": names})
+    return counts
+
+
 def publish_step(
     context: AssetExecutionContext,
     *,
     step: str,
     partition: str,
     writer: PartitionWriter,
-    metrics: MetricsStore,
+    metrics: MetricsStore | None,
     tally: StepTally,
     decisions_path: Path,
     extra_metadata: dict[str, Any] | None = None,
     extra_tables: dict[str, Path] | None = None,
     run_extra: dict[str, Any] | None = None,
 ) -> MaterializeResult:
-    """Check accounting, record decisions in DuckDB, then atomically publish the version."""
-    counts = metrics.record_step(
-        step=step,
-        partition=partition,
-        run_id=context.run.run_id,
-        decisions_parquet=decisions_path,
-        extra={"reasons": dict(tally.reasons), **(run_extra or {})},
-        tables=extra_tables,
-    )
+    """The one publish path of non-kernel steps (web recall, annealing, SFT): check accounting,
+    record the step in the version's manifest, then atomically publish the version."""
+    counts = record_step(writer, step=step, partition=partition, run_id=context.run.run_id,
+                         decisions_path=decisions_path, extra={"reasons": dict(tally.reasons), **(run_extra or {})},
+                         tables=extra_tables)
     if counts["input_count"] != tally.input_rows or counts["kept"] != tally.kept_rows:
-        raise AccountingError(f"{step}[{partition}]: metrics store has {counts}, stream counted "
+        raise AccountingError(f"{step}[{partition}]: decisions say {counts}, stream counted "
                               f"{tally.input_rows} in / {tally.kept_rows} kept")
-    if counts["kept"] + counts["dropped"] != counts["input_count"]:
-        raise AccountingError(f"{step}[{partition}]: kept + dropped != input: {counts}")
     writer.commit()
     context.log.info(
         f"{step}[{partition}]: {tally.input_rows} in, {tally.kept_rows} kept, {tally.dropped_rows} dropped"
@@ -175,22 +181,18 @@ def run_streaming_step(
     batches: Iterable[pa.Table],
     fn: BatchFn,
     storage: CorpusStorage,
-    metrics: MetricsStore,
+    metrics: MetricsStore | None,
     out_schema: pa.Schema = CODE_SCHEMA,
     extra_metadata: Callable[[StepTally], dict[str, Any]] | None = None,
     side_outputs: dict[str, pa.Schema] | None = None,
     side_fn: Callable[[pa.Table], dict[str, pa.Table]] | None = None,
 ) -> MaterializeResult:
-    """Apply ``fn`` to every batch; write kept rows as shards and every decision to DuckDB.
-
-    ``side_outputs``/``side_fn`` let a step also persist per-file tables (e.g. quality signals)
-    next to its shards and load them into the metrics store under the side output's name.
-    """
-    writer = storage.writer(step, partition)
-    tally = StepTally()
-    decisions_path = writer.path / "decisions.parquet"
-    side_writers: dict[str, pq.ParquetWriter] = {}
-    try:
+    """Apply ``fn`` to every batch of a non-kernel step (web recall's page streams); write kept
+    rows as shards and every decision, then publish through :func:`publish_step`."""
+    with storage.writer(step, partition) as writer:
+        tally = StepTally()
+        decisions_path = writer.path / "decisions.parquet"
+        side_writers: dict[str, pq.ParquetWriter] = {}
         with pq.ParquetWriter(decisions_path, DECISION_SCHEMA) as dwriter:
             shard_writer: pq.ParquetWriter | None = None
             shard_rows = 0
@@ -223,9 +225,6 @@ def run_streaming_step(
             extra_metadata=extra_metadata(tally) if extra_metadata else None,
             extra_tables=extra_tables,
         )
-    except BaseException:
-        writer.abort()
-        raise
 
 
 # ----------------------------------------------------------------------------- backfill policy

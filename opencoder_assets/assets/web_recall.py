@@ -45,11 +45,11 @@ from dagster import (
     define_asset_job,
 )
 
-from opencoder_assets.assets.common import read_batches, run_streaming_step
+from opencoder_assets.assets.common import read_batches, record_step, run_streaming_step
 from opencoder_assets.core import web_recall as wr
 from opencoder_assets.core.schema import DECISION_SCHEMA
 from resources import CorpusStorage, MetricsStore, PipelineSettings
-from resources.storage import DEFAULT_DATA_ROOT
+from resources.storage import DEFAULT_DATA_ROOT, PartitionWriter
 from sensors.web_crawl_sensor import shard_path, web_crawl_sensor, web_crawl_shards, web_pages_job
 
 WEB_RECALL_ROUNDS = int(os.environ.get("OPENCODER_WEB_ROUNDS", "3"))
@@ -166,13 +166,13 @@ def _histogram_md(hist: list[tuple[float, float, int]]) -> str:
 
 
 def _record_table(
-    context: AssetExecutionContext, metrics: MetricsStore, step: str, partition: str, writer_path: Path,
+    context: AssetExecutionContext, step: str, partition: str, writer: PartitionWriter,
     decisions: pa.Table, extra: dict[str, Any],
 ) -> dict[str, int]:
-    path = writer_path / "decisions.parquet"
+    path = writer.path / "decisions.parquet"
     pq.write_table(decisions, path)
-    return metrics.record_step(step=step, partition=partition, run_id=context.run.run_id,
-                               decisions_parquet=path, extra=extra)
+    return record_step(writer, step=step, partition=partition, run_id=context.run.run_id,
+                       decisions_path=path, extra=extra)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -306,7 +306,7 @@ def build_round_assets(k: int) -> list[AssetsDefinition]:
                                    seeds["url"].to_pylist(), "web", ["kept"] * seeds.num_rows, labels,
                                    seeds["source"].to_pylist(),
                                    [len(t.encode()) for t in seeds["text"].to_pylist()])
-            _record_table(context, metrics, "web_seed_corpus", rk, writer.path, decisions,
+            _record_table(context, "web_seed_corpus", rk, writer, decisions,
                           {"by_source": {f"{a}/{b}": n for (a, b), n in by_source.items()}})
             writer.commit()
         except BaseException:
@@ -484,7 +484,7 @@ def build_round_assets(k: int) -> list[AssetsDefinition]:
                                                           ratios, strict=True)],
                 table["pages"].to_pylist(),
             )
-            _record_table(context, metrics, "code_domains", rk, writer.path, decisions,
+            _record_table(context, "code_domains", rk, writer, decisions,
                           {k2: v for k2, v in summary.items() if k2 != "code_domains"})
             writer.commit()
         except BaseException:
