@@ -260,20 +260,28 @@ def test_blocking_checks_stop_bad_downstream(corpus, pipeline_resources):
         ok = materialize([*steps, *checks], resources=res, instance=instance, partition_key="python")
         assert ok.success
         assert all(e.passed for e in ok.get_asset_check_evaluations())
-        # corrupt the accounting: raw_code claims 5 more kept files than preprocessing saw
-        res["metrics"].query(
-            "INSERT INTO step_runs SELECT step, partition, run_id, now() + INTERVAL 1 SECOND, input_count + 5, "
-            "kept + 5, dropped, input_bytes, kept_bytes, extra FROM latest_step_runs "
-            "WHERE step = 'raw_code' AND partition = 'python'")
+        # corrupt the accounting: raw_code's published record claims 5 more kept files than exist
+        manifest = res["storage"].current_dir("raw_code", "python") / "_MANIFEST.json"
+        record = json.loads(manifest.read_text())
+        record["counts"]["kept"] += 5
+        record["counts"]["input_count"] += 5
+        manifest.write_text(json.dumps(record))
         downstream = [s for s in steps if s.key != AssetKey("raw_code")]
         bad = materialize([*downstream, *checks], resources=res, instance=instance, partition_key="python",
                           raise_on_error=False)
         assert not bad.success
-        evals = {e.check_name: e for e in bad.get_asset_check_evaluations()}
-        assert not evals["preprocessed_code_funnel"].passed
-        assert "raw_code kept" in json.dumps(evals["preprocessed_code_funnel"].metadata["problems"].value)
+        failures = [e.event_specific_data.error.to_string() for e in bad.all_events if e.event_type_value == "STEP_FAILURE"]
+        assert any("preprocessed_code[python]" in m and "raw_code kept" in m for m in failures), failures
         mats = {e.asset_key.to_user_string() for e in bad.get_asset_materialization_events()}
-        assert "preprocessed_code" in mats and "exact_deduped_code" not in mats  # blocked downstream
+        assert not mats & {"preprocessed_code", "exact_deduped_code"}  # nothing published downstream
+        # the funnel check reads the same records and flags the published preprocessed_code too
+        from opencoder_assets.assets.checks import _funnel_result
+
+        funnel = _funnel_result("preprocessed_code", "raw_code", "python", res["metrics"])
+        assert not funnel.passed and "raw_code kept" in json.dumps(funnel.metadata["problems"].value)
+        record["counts"]["kept"] -= 5
+        record["counts"]["input_count"] -= 5
+        manifest.write_text(json.dumps(record))
         # empty partition: a warning, not a failure
         raw_checks = [c for c in checks if next(iter(c.check_keys)).asset_key == AssetKey("raw_code")]
         raw = next(s for s in steps if s.key == AssetKey("raw_code"))
