@@ -42,6 +42,7 @@ DEFAULT_DATA_ROOT = os.environ.get("OPENCODER_DATA", "data")
 MANIFEST = "_MANIFEST.json"
 POINTER = "CURRENT"
 LOCK = ".lock"
+HISTORY = "HISTORY"
 VERSION_RE = re.compile(r"v-\d{20}-[0-9a-f]{8}")
 #: Sub-directory of a staging version for scratch files; removed before the manifest is written.
 WORK_DIR = "_work"
@@ -220,6 +221,8 @@ class PartitionWriter:
                 os.fsync(fh.fileno())
             os.replace(pointer_tmp, self.base / POINTER)
             _fsync_dir(self.base)
+            with open(self.base / HISTORY, "a") as fh:
+                fh.write(self.version + "\n")
         except BaseException:
             # pointer not swapped: the renamed version is garbage, the old one stays published
             with contextlib.suppress(OSError):
@@ -235,15 +238,19 @@ class PartitionWriter:
         return self.final
 
     def _collect_garbage(self) -> None:
-        """Under the lock: keep the newest ``keep_versions`` complete versions (always the current
-        one); remove abandoned staging dirs and stray pointer temp files of crashed writers."""
+        """Under the lock: keep the current version and the ``keep_versions - 1`` versions that
+        were current before it (``HISTORY``); remove everything else -- versions of crashed
+        writers that were never current, abandoned staging dirs, stray pointer temp files."""
         versions = sorted(p for p in self.base.iterdir() if p.is_dir() and VERSION_RE.fullmatch(p.name))
-        keep = {self.version}
-        for p in reversed(versions):
+        history = [v for v in (self.base / HISTORY).read_text().split() if VERSION_RE.fullmatch(v)]
+        keep: set[str] = set()
+        for name in reversed(history):
             if len(keep) >= self.keep_versions:
                 break
-            if (p / MANIFEST).is_file():
-                keep.add(p.name)
+            if (self.base / name / MANIFEST).is_file():
+                keep.add(name)
+        keep.add(self.version)
+        (self.base / HISTORY).write_text("".join(f"{v}\n" for v in history if v in keep))
         for p in versions:
             if p.name not in keep:
                 shutil.rmtree(p, ignore_errors=True)

@@ -194,6 +194,11 @@ def fuzzy_dedup_global(shards: list[Path], work_dir: Path, params: FuzzyDedupPar
     verdicts = work_dir / "fuzzy_verdicts.parquet"
     con = duckdb.connect()
     try:
+        # the DuckDB and Dask paths compute (m/b)^(1/r) with different libm calls (last-ulp
+        # differences): round once so the published table is identical whatever the engine
+        table = con.execute(f"SELECT * REPLACE (round(est_similarity, 9) AS est_similarity) "
+                            f"FROM read_parquet({_q(str(clusters))}) ORDER BY cluster_id, file_id").fetch_arrow_table()
+        pq.write_table(table.cast(_CLUSTER_SCHEMA), clusters)
         con.execute(
             f"""COPY (SELECT file_id, is_survivor AS keep,
                              CASE WHEN is_survivor THEN NULL ELSE 'fuzzy_duplicate' END AS reason,
