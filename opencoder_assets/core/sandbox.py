@@ -339,7 +339,9 @@ class Sandbox:
         python: str | None = None,
         uid_base: int = 200_000,
         tmp_root: str | None = None,
+        bwrap: str | None = None,
     ) -> None:
+        """``bwrap``: the bubblewrap binary (default: found in /usr/bin:/bin:/usr/local/bin)."""
         if isolation not in ISOLATION_MODES:
             raise ValueError(f"sandbox isolation {isolation!r}: expected one of {list(ISOLATION_MODES)}")
         self.limits = limits or SandboxLimits()
@@ -350,24 +352,27 @@ class Sandbox:
         self._root: _Root | None = None
         self._bwrap: str | None = None
         if isolation == "bwrap":
-            self._bwrap = shutil.which("bwrap", path="/usr/bin:/bin:/usr/local/bin")
+            where = bwrap or "/usr/bin:/bin:/usr/local/bin"
+            self._bwrap = shutil.which(bwrap) if bwrap else shutil.which("bwrap", path=where)
             if not self._bwrap:
-                raise SandboxUnavailable(f"sandbox: bwrap not found in /usr/bin:/bin:/usr/local/bin; {OPT_IN_HINT}")
+                raise SandboxUnavailable(f"sandbox: bwrap not found ({where}); {OPT_IN_HINT}")
             self._root = _root_for(self.python)
             self._probe()
 
     def _probe(self) -> None:
         """Run a trivial program once per interpreter: refuse now rather than fail every snippet later."""
+        key = f"{self._bwrap}\0{self.python}"
         with _PROBE_LOCK:
-            if self.python not in _PROBES:
+            if key not in _PROBES:
                 res = self.run("import os\nprint('uid', os.getuid())\n",
                                SandboxLimits(wall_time_s=30.0, cpu_time_s=10))
                 expected = f"uid {res.uid}"
-                _PROBES[self.python] = None if res.passed and res.stdout.strip() == expected else (
+                _PROBES[key] = None if res.passed and res.stdout.strip() == expected else (
                     f"status={res.status} exit={res.returncode}: {res.stderr.strip()[-400:] or res.stdout[-200:]}")
-            problem = _PROBES[self.python]
+            problem = _PROBES[key]
         if problem:
-            raise SandboxUnavailable(f"sandbox: bwrap could not isolate {self.python} here ({problem}); {OPT_IN_HINT}")
+            raise SandboxUnavailable(f"sandbox: {self._bwrap} could not isolate {self.python} here ({problem}); "
+                                     f"{OPT_IN_HINT}")
 
     def _rlimits(self, limits: SandboxLimits) -> dict[str, int]:
         return {
