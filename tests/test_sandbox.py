@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -154,8 +155,14 @@ def test_refuses_without_bwrap(tmp_path: Path) -> None:
 
 def test_refuses_when_bwrap_cannot_create_namespaces() -> None:
     """A real launcher that fails the way bwrap does without namespace support (exit 1, no sandbox)."""
-    with pytest.raises(SandboxUnavailable, match=r"could not isolate .*status=error.*unsafe-audit-only"):
+    with pytest.raises(SandboxUnavailable, match=r"could not isolate .*status=failed exit=1.*unsafe-audit-only"):
         Sandbox(FAST, bwrap="/bin/false")
+
+
+def test_launcher_failure_is_an_error_verdict(sandbox: Sandbox) -> None:
+    """bwrap refusing its own arguments (tmpfs size 0) is ``error``, not a failed snippet."""
+    res = sandbox.run("print(1)", SandboxLimits(tmp_bytes=0))
+    assert res.status == "error" and res.stderr.startswith("bwrap: "), res
 
 
 def test_unknown_isolation_is_rejected() -> None:
@@ -310,11 +317,14 @@ def test_world_writable_host_dirs_stay_untouched(sandbox: Sandbox, tmp_path: Pat
         "    except OSError as exc:\n"
         "        print('denied', type(exc).__name__)\n"
     )
-    res = sandbox.run(program)
-    assert res.passed and len(res.stdout.splitlines()) == len(targets), res  # every attempt ran
-    for t in targets:
-        assert not t.exists(), f"{t} was written from inside the sandbox"
-        t.unlink(missing_ok=True)
+    try:
+        res = sandbox.run(program)
+        assert res.passed and len(res.stdout.splitlines()) == len(targets), res  # every attempt ran
+        for t in targets:
+            assert not t.exists(), f"{t} was written from inside the sandbox"
+    finally:
+        for t in targets:
+            t.unlink(missing_ok=True)
 
 
 @PREFIXES
@@ -469,3 +479,76 @@ def test_timeout_kills_whole_tree(sandbox: Sandbox) -> None:
                       SandboxLimits(wall_time_s=1.0))
     assert res.status == "timeout"
     assert _procs_of_uid(res.uid) == []
+
+
+# ---------------------------------------------------------------------------------------------------
+# The asset path: a real Dagster run of synthetic_snippets against a real HTTP teacher.
+
+
+def test_synthetic_snippets_store_only_fixed_verdicts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Teacher code prints a marker (built at run time, so it is not in the code text) to stdout and
+    stderr and fails its asserts with it: nothing the program printed may reach the metrics store."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from dagster import materialize
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import test_teacher
+
+    from opencoder_assets.assets.annealing import synthetic_snippets
+    from opencoder_assets.core.schema import CODE_SCHEMA, stable_file_id
+    from resources import CorpusStorage, MetricsStore, PipelineSettings
+    from resources.teacher import TeacherLLM
+
+    if not CI:
+        try:
+            Sandbox(FAST)
+        except SandboxUnavailable as exc:
+            pytest.skip(str(exc))
+    marker = uuid.uuid4().hex
+    hidden = marker[::-1]  # the program prints hidden[::-1] == marker
+
+    def answer(messages: list[dict[str, str]]) -> str:
+        user = messages[-1]["content"]
+        if "seed program" in user.lower():
+            return ("```python\ndef leaky(x):\n    import sys\n"
+                    f"    sys.stderr.write({hidden!r}[::-1] + '\\n')\n    print({hidden!r}[::-1])\n    return x\n```")
+        return f"```python\nassert leaky(1) == 2, {hidden!r}[::-1]\n```"
+
+    monkeypatch.setattr(test_teacher, "fake_model_answer", answer)
+    monkeypatch.setenv("TEST_TEACHER_KEY", "sk-test")
+    storage = CorpusStorage(root=str(tmp_path / "corpus"))
+    metrics_path = tmp_path / "metrics.duckdb"
+    seeds = [{"file_id": stable_file_id("test", "algos", f"s{i}.py"), "source": "test", "repo": "algos",
+              "path": f"s{i}.py", "language": "python", "doc_type": "code", "ext": ".py", "size_bytes": 30,
+              "sha256": None, "stars": 1, "commit_time": None, "content": f"# leetcode {i}\ndef f(): return {i}\n"}
+             for i in range(3)]
+    w = storage.writer("algorithmic_corpus", "python")
+    pq.write_table(pa.Table.from_pylist(seeds, schema=CODE_SCHEMA), w.shard_path(0))
+    w.commit()
+    with test_teacher.TeacherServer(api_key="sk-test") as server:
+        resources = {"storage": storage, "metrics": MetricsStore(db_path=str(metrics_path)),
+                     "settings": PipelineSettings(),
+                     "teacher": TeacherLLM(base_url=server.base_url, model="tiny-coder", api_key_env="TEST_TEACHER_KEY",
+                                           cache_path=str(tmp_path / "teacher.sqlite"), requests_per_minute=60_000)}
+        result = materialize([synthetic_snippets], resources=resources, run_config={
+            "ops": {"synthetic_snippets": {"config": {"wall_time_s": 5.0, "cpu_time_s": 3}}}})
+    assert result.success
+    meta = {k: getattr(v, "value", v) for mat in result.asset_materializations_for_node("synthetic_snippets")
+            for k, v in mat.metadata.items()}
+    assert meta["sandbox_isolation"] == "bwrap" and meta["verification_statuses"] == {"failed": 3}
+    assert marker not in repr(meta)
+
+    import duckdb
+
+    with duckdb.connect(str(metrics_path), read_only=True) as con:
+        rows = con.execute("SELECT reason, detail FROM file_decisions WHERE step = 'synthetic_snippets'").fetchall()
+        assert len(rows) == 3 and all(r == "verification_failed" and VERDICT_DETAIL.match(d) for r, d in rows), rows
+        assert all(d.startswith("status=failed exit=1 ") for _, d in rows)
+        tables = [t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
+        assert "file_decisions" in tables
+        for table in tables:
+            dump = repr(con.execute(f'SELECT * FROM "{table}"').fetchall())
+            assert marker not in dump, f"program output leaked into metrics table {table}"
+    for parquet in (tmp_path / "corpus").rglob("*.parquet"):
+        assert marker not in repr(pq.read_table(parquet).to_pylist()), f"program output leaked into {parquet}"
