@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 import socket
 import subprocess
@@ -172,7 +173,7 @@ def test_unknown_isolation_is_rejected() -> None:
 
 def test_runs_unprivileged_without_capabilities(sandbox: Sandbox) -> None:
     res = sandbox.run("import os\nprint(os.getuid(), os.getgid(), os.getgroups())\n"
-                      "print(''.join(l for l in open('/proc/self/status') if l.startswith(('Cap', 'NoNewPrivs'))))")
+                      "print(''.join(l for l in open('/proc/self/status') if l.startswith(('Cap', 'NoNewPrivs', 'Seccomp:'))))")
     assert res.passed, res
     assert res.isolation == "bwrap" and res.uid not in (None, 0)
     assert res.stdout.splitlines()[0] == f"{res.uid} {res.uid} []"
@@ -180,6 +181,8 @@ def test_runs_unprivileged_without_capabilities(sandbox: Sandbox) -> None:
     assert {k: caps[k] for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")} == dict.fromkeys(
         ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"), "0000000000000000")
     assert caps["NoNewPrivs"] == "1"
+    if platform.machine() == "x86_64":
+        assert caps["Seccomp"] == "2"  # filter mode
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -356,6 +359,39 @@ def test_fork_bomb_is_contained(sandbox: Sandbox, prefix: str) -> None:
     assert not res.passed
     assert ("BlockingIOError" if prefix else "os.fork is not allowed") in res.stderr, res
     assert _procs_of_uid(res.uid) == []
+
+
+@PREFIXES
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the seccomp filter covers x86_64 only (documented)")
+def test_nested_namespaces_and_risky_syscalls_refused(sandbox: Sandbox, prefix: str) -> None:
+    """seccomp: no nested user/mount namespaces, no io_uring/bpf/keyctl; fork and threads still work."""
+    program = prefix + (
+        "import ctypes, os, threading\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "for name, call in [('unshare_user', lambda: libc.unshare(0x10000000)),\n"
+        "                   ('unshare_mount', lambda: libc.unshare(0x20000)),\n"
+        "                   ('clone_newuser', lambda: libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0)),\n"
+        "                   ('io_uring_setup', lambda: libc.syscall(425, 1, 0)),\n"
+        "                   ('bpf', lambda: libc.syscall(321, 0, 0, 0)),\n"
+        "                   ('keyctl', lambda: libc.syscall(250, 0, 0, 0, 0, 0))]:\n"
+        "    rc = call()\n"
+        "    print(name, 'ESCAPED' if rc >= 0 else ctypes.get_errno())\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os._exit(7)\n"
+        "print('fork', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+        "t = threading.Thread(target=print, args=('thread ok',))\n"
+        "t.start()\n"
+        "t.join()\n"
+    )
+    res = sandbox.run(program)
+    assert "ESCAPED" not in res.stdout
+    if prefix:
+        assert res.passed, res
+        assert res.stdout.splitlines() == ["unshare_user 1", "unshare_mount 1", "clone_newuser 1",
+                                           "io_uring_setup 1", "bpf 1", "keyctl 1", "fork 7", "thread ok"]
+    else:
+        assert "import of ctypes is not allowed" in res.stderr
 
 
 @PREFIXES

@@ -324,6 +324,61 @@ def _root_for(python: str) -> _Root:
                  binds=tuple(binds), setpriv=setpriv)
 
 
+# Seccomp (x86_64 only): refuse the syscalls that widen the kernel attack surface without being needed
+# by stdlib Python: new namespaces (nested user namespaces would hand the program capabilities over
+# a fresh set of kernel objects), mounts, keyrings, BPF, perf, io_uring, userfaultfd, kernel modules.
+_AUDIT_ARCH_X86_64 = 0xC000003E
+_X86_64_BLOCKED = {
+    "unshare": 272, "setns": 308, "mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161,
+    "keyctl": 250, "add_key": 248, "request_key": 249, "bpf": 321, "perf_event_open": 298,
+    "userfaultfd": 323, "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+    "kexec_load": 246, "kexec_file_load": 320, "init_module": 175, "finit_module": 313,
+    "delete_module": 176, "open_by_handle_at": 304, "name_to_handle_at": 303, "open_tree": 428,
+    "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
+    "mount_setattr": 442, "acct": 163, "swapon": 167, "swapoff": 168, "reboot": 169,
+    "settimeofday": 164, "clock_settime": 227, "adjtimex": 159, "quotactl": 179, "lookup_dcookie": 212,
+    "vhangup": 153, "syslog": 103,
+}
+_X86_64_CLONE, _X86_64_CLONE3 = 56, 435
+#: CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
+_CLONE_NEW_MASK = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
+
+
+def seccomp_program() -> bytes | None:
+    """A classic-BPF seccomp filter for ``bwrap --seccomp`` (None where the syscall table is not known).
+
+    Blocked syscalls fail with EPERM; ``clone`` with a namespace flag fails with EPERM; ``clone3``
+    (flags behind a pointer, not inspectable) fails with ENOSYS so libc falls back to ``clone``; any
+    other architecture/ABI (x32, i386 via int 0x80) is killed.
+    """
+    import platform
+    import struct
+
+    if platform.machine() != "x86_64":
+        return None
+    ld_w_abs, jeq_k, jset_k, jge_k, ret_k = 0x20, 0x15, 0x45, 0x35, 0x06
+    allow, kill = 0x7FFF0000, 0x80000000
+    errno = lambda e: 0x00050000 | e  # noqa: E731 - SECCOMP_RET_ERRNO
+    eperm, enosys = errno(1), errno(38)
+    prog: list[tuple[int, int, int, int]] = [
+        (ld_w_abs, 0, 0, 4),                      # A = arch
+        (jeq_k, 1, 0, _AUDIT_ARCH_X86_64),
+        (ret_k, 0, 0, kill),
+        (ld_w_abs, 0, 0, 0),                      # A = syscall nr
+        (jge_k, 0, 1, 0x40000000),                # x32 ABI
+        (ret_k, 0, 0, kill),
+    ]
+    for nr in sorted(_X86_64_BLOCKED.values()):
+        prog += [(jeq_k, 0, 1, nr), (ret_k, 0, 0, eperm)]
+    prog += [(jeq_k, 0, 1, _X86_64_CLONE3), (ret_k, 0, 0, enosys),
+             (jeq_k, 0, 3, _X86_64_CLONE),
+             (ld_w_abs, 0, 0, 16),                # A = low 32 bits of args[0] (clone flags)
+             (jset_k, 0, 1, _CLONE_NEW_MASK),
+             (ret_k, 0, 0, eperm),
+             (ret_k, 0, 0, allow)]
+    return b"".join(struct.pack("<HBBI", *ins) for ins in prog)
+
+
 _PROBES: dict[str, str | None] = {}
 _PROBE_LOCK = threading.Lock()
 
@@ -351,12 +406,14 @@ class Sandbox:
         self.isolation: str = isolation
         self._root: _Root | None = None
         self._bwrap: str | None = None
+        self._seccomp: bytes | None = None
         if isolation == "bwrap":
             where = bwrap or "/usr/bin:/bin:/usr/local/bin"
             self._bwrap = shutil.which(bwrap) if bwrap else shutil.which("bwrap", path=where)
             if not self._bwrap:
                 raise SandboxUnavailable(f"sandbox: bwrap not found ({where}); {OPT_IN_HINT}")
             self._root = _root_for(self.python)
+            self._seccomp = seccomp_program()
             self._probe()
 
     def _probe(self) -> None:
@@ -384,13 +441,14 @@ class Sandbox:
             "RLIMIT_CORE": 0,
         }
 
-    def _bwrap_argv(self, control: Path, uid: int, limits: SandboxLimits, cfg: dict, info_fd: int) -> list[str]:
+    def _bwrap_argv(self, control: Path, uid: int, limits: SandboxLimits, cfg: dict,
+                    seccomp_fd: int | None) -> list[str]:
         """The bwrap command line: see the module docstring for what each part is for."""
         root = self._root
         assert root is not None and self._bwrap is not None
         argv = [self._bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                 "--unshare-cgroup-try", "--hostname", "sandbox", "--die-with-parent", "--new-session",
-                "--info-fd", str(info_fd), "--clearenv", "--setenv", "LANG", "C.UTF-8",
+                *(["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []), "--clearenv", "--setenv", "LANG", "C.UTF-8",
                 "--setenv", "HOME", WORK_DIR, "--setenv", "PATH", "/usr/bin:/bin"]
         if root.setpriv:  # root: no user namespace (it would map the program to uid 0); setpriv drops below
             argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
@@ -427,31 +485,31 @@ class Sandbox:
         control = Path(tempfile.mkdtemp(prefix="ocsbx-ctl-", dir=self.tmp_root))
         work: Path | None = None
         uid: int | None = None
-        info_fd: int | None = None
+        seccomp_fd: int | None = None
         try:
             (control / "runner.py").write_text(RUNNER_SOURCE, encoding="utf-8")
-            out_path, err_path, info_path = control / "stdout", control / "stderr", control / "info"
+            out_path, err_path = control / "stdout", control / "stderr"
             env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
             if kernel:
                 (control / "candidate.py").write_text(program, encoding="utf-8")
                 uid = self.uid_base + secrets.randbelow(1_000_000) if os.geteuid() == 0 else os.getuid()
-                info_fd = os.open(info_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-                cmd, cwd, pass_fds = self._bwrap_argv(control, uid, limits, cfg, info_fd), control, (info_fd,)
+                if self._seccomp:
+                    seccomp_fd, seccomp_w = os.pipe()
+                    os.write(seccomp_w, self._seccomp)  # < 1 KiB: fits the pipe buffer
+                    os.close(seccomp_w)
+                cmd, cwd = self._bwrap_argv(control, uid, limits, cfg, seccomp_fd), control
             else:
                 work = Path(tempfile.mkdtemp(prefix="ocsbx-work-", dir=self.tmp_root))
                 (work / "candidate.py").write_text(program, encoding="utf-8")
                 cmd = [self.python, "-I", "-S", str(control / "runner.py"), json.dumps(cfg)]
-                cwd, pass_fds = work, ()
+                cwd = work
                 env["HOME"] = str(work)
             start = time.monotonic()
             with open(out_path, "wb") as out_f, open(err_path, "wb") as err_f:
                 proc = subprocess.Popen(
                     cmd, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=out_f, stderr=err_f,
-                    start_new_session=True, close_fds=True, pass_fds=pass_fds,
+                    start_new_session=True, close_fds=True, pass_fds=() if seccomp_fd is None else (seccomp_fd,),
                 )
-                if info_fd is not None:
-                    os.close(info_fd)
-                    info_fd = None
                 timed_out = False
                 try:
                     assert proc.stdin is not None
@@ -471,8 +529,9 @@ class Sandbox:
             stderr, err_size = _read_capped(err_path, limits.max_output_chars)
             sentinel = SENTINEL_PREFIX + nonce
             status: Status
-            if kernel and not info_path.stat().st_size and not timed_out:
-                status = "error"  # bwrap failed before starting the program (its reason is in stderr)
+            if kernel and rc in (1, 126, 127) and not stdout and stderr.startswith(("bwrap: ", "setpriv: ")):
+                status = "error"  # the launcher failed before the program started (a program faking this only
+                # mislabels its own failure)
             elif timed_out:
                 status = "timeout"
             elif rc == 0 and stdout.rstrip().endswith(sentinel):
@@ -495,8 +554,8 @@ class Sandbox:
             return SandboxResult(status="error", returncode=None, stdout="", stderr=repr(exc),
                                  duration_s=0.0, isolation=self.isolation, uid=uid)
         finally:
-            if info_fd is not None:
-                os.close(info_fd)
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
             if work is not None:
                 shutil.rmtree(work, ignore_errors=True)
             shutil.rmtree(control, ignore_errors=True)
