@@ -449,6 +449,9 @@ class Sandbox:
         assert root is not None and self._bwrap is not None
         argv = [self._bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                 "--unshare-cgroup-try", "--hostname", "sandbox", "--die-with-parent", "--new-session",
+                # The program is the namespace's PID 1: bwrap's own init would report the exit code and
+                # let bwrap return while the kernel is still killing the rest of the namespace.
+                "--as-pid-1",
                 *(["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []), "--clearenv", "--setenv", "LANG", "C.UTF-8",
                 "--setenv", "HOME", WORK_DIR, "--setenv", "PATH", "/usr/bin:/bin"]
         if root.setpriv:  # root: no user namespace (it would map the program to uid 0); setpriv drops below
