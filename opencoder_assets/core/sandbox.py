@@ -21,6 +21,8 @@ also runs every attack after switching the in-process audit hook off):
    (bounding set included) and sets ``no_new_privs`` before the interpreter starts; the random uid
    makes ``RLIMIT_NPROC`` effective (root ignores it) and scoped to this run. As non-root, bwrap maps
    the caller's uid in a new user namespace and drops all capabilities (nested user namespaces off).
+   **seccomp** (x86_64): no nested namespaces, mounts, io_uring, BPF, keyrings, modules
+   (:func:`seccomp_program`).
 4. **rlimits** set by the runner before any candidate code: ``RLIMIT_AS``, ``RLIMIT_CPU``,
    ``RLIMIT_NPROC`` (fork bombs), ``RLIMIT_FSIZE`` (huge files *and* stdout/stderr, which go to files,
    never to pipes the parent would have to drain), ``RLIMIT_NOFILE``, ``RLIMIT_CORE=0``.
