@@ -33,7 +33,7 @@ from opencoder_assets.core.annealing import (
     tokens_sql,
 )
 from opencoder_assets.core.duckdb_sql import sql_path_list
-from opencoder_assets.core.sandbox import Sandbox, SandboxLimits
+from opencoder_assets.core.sandbox import ISOLATION_MODES, Sandbox, SandboxLimits
 from opencoder_assets.core.schema import DECISION_SCHEMA
 from opencoder_assets.core.teacher import TeacherClient, TeacherError, extract_code_blocks
 from opencoder_assets.partitions import language_partitions
@@ -141,6 +141,9 @@ class SyntheticSnippetsConfig(SeedConfig):
     cpu_time_s: int = 5
     memory_mb: int = 512
     max_file_bytes: int = 1024 * 1024
+    #: "bwrap" (kernel isolation; the asset refuses to run where it is unavailable) or
+    #: "unsafe-audit-only" (explicit opt-in: in-process audit hook + rlimits, NOT a security boundary).
+    isolation: str = "bwrap"
 
 
 class CodeTextbooksConfig(SeedConfig):
@@ -233,10 +236,18 @@ def synthetic_snippets(
     metrics: MetricsStore,
     settings: PipelineSettings,
 ) -> MaterializeResult:
-    client = teacher.client()
+    if config.isolation not in ISOLATION_MODES:
+        raise ValueError(f"synthetic_snippets config isolation={config.isolation!r}: expected one of "
+                         f"{list(ISOLATION_MODES)}")
+    # Built before the teacher client: without kernel isolation this raises SandboxUnavailable (refusal).
     sandbox = Sandbox(SandboxLimits(wall_time_s=config.wall_time_s, cpu_time_s=config.cpu_time_s,
                                     memory_bytes=config.memory_mb * 1024 * 1024,
-                                    max_file_bytes=config.max_file_bytes))
+                                    max_file_bytes=config.max_file_bytes),
+                      isolation=config.isolation)  # type: ignore[arg-type]
+    if sandbox.isolation != "bwrap":
+        context.log.warning(f"synthetic_snippets: isolation={sandbox.isolation!r} is NOT a security boundary: "
+                            "model-written code runs with only an in-process audit hook and rlimits")
+    client = teacher.client()
     seeds = _sample_seeds(storage, "algorithmic_corpus", config, settings.seed)
     statuses: Counter[str] = Counter()
 
@@ -258,15 +269,15 @@ def synthetic_snippets(
         except TeacherError as exc:
             statuses["teacher_error"] += 1
             return None, _decision(seed, False, "teacher_error", str(exc)[:300], seed["size_bytes"])
-        result = sandbox.verify(code, tests)
-        statuses[result.status] += 1
-        if not result.passed:
-            detail = f"{result.status}: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else ''}"
-            return None, _decision(seed, False, f"verification_{result.status}", detail[:300], len(code))
+        # Only the fixed verdict is recorded: the program's output is attacker-controlled.
+        verdict = sandbox.verify(code, tests).verdict
+        statuses[verdict.status] += 1
+        if not verdict.passed:
+            return None, _decision(seed, False, f"verification_{verdict.status}", verdict.detail(), len(code))
         row = {"sample_id": f"{ans.key[:16]}-{tans.key[:8]}", "seed_file_id": seed["file_id"],
                "seed_language": seed["language"], "language": "python", "entry_point": entry, "code": code,
                "tests": tests, "text": code.rstrip() + "\n\n\n" + tests, "teacher_model": client.model,
-               "verify_seconds": result.duration_s}
+               "verify_seconds": verdict.duration_s}
         return row, _decision(seed, True, None, entry, len(code))
 
     return _run_seeds(
