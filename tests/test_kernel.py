@@ -331,8 +331,17 @@ def _shard(tmp_path: Path, n: int, die_at: int | None = None) -> Path:
 
 
 def _children() -> set[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(os.getpid())], capture_output=True, text=True).stdout
-    return {int(x) for x in out.split()}
+    """Live child processes of this test process (read from /proc, no helper process)."""
+    me = os.getpid()
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == me and fields[0] != "Z":
+            out.add(int(stat.parent.name))
+    return out
 
 
 def test_killed_pool_worker_fails_the_step_fast_and_leaves_no_process(tmp_path):
@@ -351,11 +360,22 @@ def test_killed_pool_worker_fails_the_step_fast_and_leaves_no_process(tmp_path):
         finally:
             engine.close()
     assert time.monotonic() - t0 < 30
+    def workers() -> set[int]:
+        out = set()
+        for pid in _children() - before:
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+                state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+            except FileNotFoundError:
+                continue
+            if "forkserver" not in cmd and "resource_tracker" not in cmd and state != "Z":
+                out.add(pid)
+        return out
+
     deadline = time.monotonic() + 10
-    while _children() - before and time.monotonic() < deadline:
+    while workers() and time.monotonic() < deadline:
         time.sleep(0.1)
-    leftover = {p for p in _children() - before
-                if "forkserver" not in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")}
+    leftover = workers()
     assert not leftover
 
 
