@@ -23,31 +23,32 @@ def _indexed_partitions(storage) -> list[str]:
 
 
 def _run(partitions: list[str] | None, selection: str | None = None) -> int:
-    """Materialize source_index, then every partition (``None``: all partitions the index has)."""
-    from dagster import DagsterInstance, materialize
+    """Run ``source_index_job``, then ``refinecode_job`` (with its blocking checks) for every
+    partition (``None``: all partitions the index has). These are the real jobs, so the runs show
+    under the jobs in the UI (with ``DAGSTER_HOME`` set)."""
+    from dagster import AssetKey, DagsterInstance
 
-    from opencoder_assets.definitions import code_checks, defs, pipeline_assets_for
+    from opencoder_assets.definitions import defs
 
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
-    assets = [a for a in pipeline_assets_for(selection) if a.partitions_def is not None]
-    index_assets = [a for a in pipeline_assets_for(selection) if a.partitions_def is None]
     resources = defs.resources
+    wanted = set(selection.split(",")) if selection else None
     failed = 0
-    if index_assets:
+    if wanted is None or "source_index" in wanted:
         t0 = time.perf_counter()
-        result = materialize(index_assets, instance=instance, resources=resources, raise_on_error=False)
+        result = defs.resolve_job_def("source_index_job").execute_in_process(instance=instance, raise_on_error=False)
         print(f"[{'ok' if result.success else 'FAILED'}] source_index {time.perf_counter() - t0:6.1f}s")
         if not result.success:
             return 1
     if partitions is None:
         partitions = _indexed_partitions(resources["storage"])
         print(f"partitions with data: {', '.join(partitions)}")
-    keys = {a.key for a in assets}
-    checks = [c for c in code_checks if all(k.asset_key in keys for k in c.check_keys)]
+    job = defs.resolve_job_def("refinecode_job")
+    keys = [AssetKey(k) for k in sorted(wanted - {"source_index"})] if wanted else None
     for partition in partitions:
         t0 = time.perf_counter()
-        result = materialize([*assets, *checks], instance=instance, partition_key=partition, resources=resources,
-                             raise_on_error=False)
+        result = job.execute_in_process(instance=instance, partition_key=partition, raise_on_error=False,
+                                        asset_selection=keys)
         status = "ok" if result.success else "FAILED"
         failed += not result.success
         funnel = []
