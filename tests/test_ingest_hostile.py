@@ -174,3 +174,22 @@ def test_file_swapped_for_a_fifo_after_the_walk(tmp_path: Path) -> None:
     assert read_repo_file(tmp_path / "r", "../r/a.py", 1024)[2] == "path_outside_repo"
     (tmp_path / "r" / "a.py").unlink()
     assert read_repo_file(tmp_path / "r", "a.py", 1024)[2] == "missing_since_index"
+
+
+def test_sensor_scan_names_non_utf8_repos_like_the_index(tmp_path: Path) -> None:
+    """The change sensor's cursor (JSON stored by Dagster) and run keys must be valid UTF-8 too."""
+    from resources import CodeSources
+    from sensors.code_sensors import _cursor_json, affected_partitions, scan_sources
+
+    repo = os.path.join(os.fsencode(tmp_path), b"r\xe9po")
+    os.makedirs(repo)
+    with open(os.path.join(repo, b"m\xff.py"), "wb") as fh:
+        fh.write(b"x = 1\n")
+    sources = CodeSources(folders=[str(tmp_path)])
+    scan = scan_sources(sources)
+    assert list(scan.repos) == ["r\\xe9po"] == [r["repo"] for t in iter_folder_index(tmp_path) for r in t.to_pylist()]
+    _cursor_json(scan).encode("utf-8")
+    changed = affected_partitions(scan, {}, sources)
+    assert changed == {"repo:r\\xe9po": {"python"}}
+    for key in changed:
+        key.encode("utf-8")
