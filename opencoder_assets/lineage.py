@@ -23,6 +23,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from opencoder_assets.core.duckdb_sql import sql_str
 from opencoder_assets.core.steps import STEP_NAMES
 from resources import MetricsStore
 
@@ -131,7 +132,7 @@ def resolve_file_ids(store: MetricsStore, target: str | None = None, file_id: st
 
 
 def _where_sql() -> str:
-    return SQL_WHERE.format(order=", ".join(f"('{s}', {i})" for i, s in enumerate(STEP_ORDER)))
+    return SQL_WHERE.format(order=", ".join(f"({sql_str(s)}, {i})" for i, s in enumerate(STEP_ORDER)))
 
 
 def _edits(store: MetricsStore, file_id: str) -> dict[str, Any] | None:

@@ -36,7 +36,7 @@ from dagster import (
     sensor,
 )
 
-from opencoder_assets.core.ingest import SKIP_DIRS, TableMapping, load_manifest
+from opencoder_assets.core.ingest import SKIP_DIRS, TableMapping, escape_fs_path, load_manifest
 from opencoder_assets.core.languages import detect_language
 from resources import CodeSources, MetricsStore
 
@@ -74,7 +74,7 @@ def _repo_dirs(sources: CodeSources) -> Iterator[tuple[str, Path]]:
         paths: dict[str, Path] = {}
         for child in sorted(root.iterdir()):
             if child.is_dir() and not child.is_symlink() and child.name not in SKIP_DIRS:
-                paths[child.name] = child
+                paths[escape_fs_path(child.name)] = child  # same repo names as source_index
         for name, row in manifest.items():
             if row.get("path"):
                 p = Path(row["path"])

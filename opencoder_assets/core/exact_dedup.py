@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from opencoder_assets.core.duckdb_sql import sql_path_list
+from opencoder_assets.core.duckdb_sql import sql_path_list, sql_str
 
 KEEP_ORDER = "stars DESC NULLS LAST, commit_time DESC NULLS LAST, file_id ASC"
 
@@ -42,7 +42,7 @@ def exact_dedup(
     out_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     try:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute(f"SET memory_limit = {sql_str(memory_limit)}")
         con.execute("SET preserve_insertion_order = false")
         if not shards:
             con.execute(
@@ -73,14 +73,14 @@ def exact_dedup(
                        CASE WHEN file_id = survivor THEN NULL ELSE 'duplicate_of:' || survivor END AS detail,
                        size_bytes
                 FROM ranked ORDER BY file_id
-            ) TO '{decisions_path}' (FORMAT parquet)"""
+            ) TO {sql_str(decisions_path)} (FORMAT parquet)"""
         )
         con.execute("CREATE TABLE keep AS SELECT file_id FROM ranked WHERE file_id = survivor")
         for i, shard in enumerate(shards):
             con.execute(
-                f"""COPY (SELECT s.* FROM read_parquet('{shard}') s SEMI JOIN keep k USING (file_id)
+                f"""COPY (SELECT s.* FROM read_parquet({sql_str(shard)}) s SEMI JOIN keep k USING (file_id)
                           ORDER BY s.file_id)
-                    TO '{out_dir / f"part-{i:05d}.parquet"}' (FORMAT parquet, ROW_GROUP_SIZE 2000)"""
+                    TO {sql_str(out_dir / f"part-{i:05d}.parquet")} (FORMAT parquet, ROW_GROUP_SIZE 2000)"""
             )
         total, kept, groups, largest = con.execute(
             """SELECT count(*), count(*) FILTER (file_id = survivor),

@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
-from opencoder_assets.core.duckdb_sql import sql_path_list
+from opencoder_assets.core.duckdb_sql import sql_path_list, sql_str
 
 __all__ = [
     "TOKEN_UNITS",
@@ -479,8 +479,8 @@ def _connect(work: Path, params: FuzzyDedupParams) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     tmp = work / "duckdb_tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-    con.execute(f"SET temp_directory = '{tmp.as_posix()}'")
-    con.execute(f"SET memory_limit = '{params.memory_limit}'")
+    con.execute(f"SET temp_directory = {sql_str(tmp.as_posix())}")
+    con.execute(f"SET memory_limit = {sql_str(params.memory_limit)}")
     con.execute("SET preserve_insertion_order = false")
     return con
 
@@ -585,7 +585,7 @@ def find_clusters(
                   SELECT DISTINCT b.file_id AS src, g.root AS dst
                   FROM {bands_sql} b JOIN g USING (band, band_hash)
                   WHERE b.file_id <> g.root
-                ) TO '{edges_file}' (FORMAT parquet)
+                ) TO {sql_str(edges_file)} (FORMAT parquet)
                 """
             )
             edges = pq.read_table(edges_file)
@@ -725,8 +725,8 @@ def run_fuzzy_dedup(
     con = duckdb.connect()
     try:
         con.execute(
-            f"COPY (SELECT file_id FROM read_parquet('{clusters_path.as_posix()}') WHERE NOT is_survivor "
-            f"ORDER BY file_id) TO '{removed_path.as_posix()}' (FORMAT parquet)"
+            f"COPY (SELECT file_id FROM read_parquet({sql_str(clusters_path.as_posix())}) WHERE NOT is_survivor "
+            f"ORDER BY file_id) TO {sql_str(removed_path.as_posix())} (FORMAT parquet)"
         )
     finally:
         con.close()

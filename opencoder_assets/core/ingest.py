@@ -4,6 +4,12 @@ Why stream per language: ``raw_code`` is partitioned by language, so each partit
 sources and reads only the files whose extension maps to it; memory is one batch of files.
 Nothing is dropped here: files that cannot be read are still emitted with ``read_error`` set, so
 preprocessing accounts for every file with a reason.
+
+Hostile trees (see :func:`read_repo_file`): ingestion never reads outside a repository's root
+(a symlink is followed only when its real path stays inside the root, else
+``symlink_outside_repo``), opens only regular files (FIFOs, sockets, devices ->
+``not_regular_file:<kind>``; nothing can block), and stores file names that are not UTF-8 in a
+reversible escaped form (:func:`escape_fs_path`).
 """
 
 from __future__ import annotations
@@ -12,7 +18,10 @@ import datetime as dt
 import errno
 import hashlib
 import json
+import logging
 import os
+import re
+import stat
 import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -37,8 +46,49 @@ MAX_BATCH_BYTES = 64 * 1024 * 1024
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".pytest_cache", ".tox", ".venv"}
 
 
+log = logging.getLogger(__name__)
+
+
 class IngestError(ValueError):
     """Bad input that cannot be ingested at all (e.g. a table missing a mapped column)."""
+
+
+# ------------------------------------------------------------------ file names that are not UTF-8
+_ESCAPE_RE = re.compile("[\\\\\udc80-\udcff]")
+_UNESCAPE_RE = re.compile(r"\\(?:x([0-9a-f]{2})|(\\))?")
+
+
+def escape_fs_path(path: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> str:
+    """Text form of a file-system path that Arrow/Parquet can store and that maps back to its bytes.
+
+    Why: POSIX names are bytes; Python hands undecodable bytes over as lone surrogates, which
+    no UTF-8 column accepts. The escaped form is the name decoded as UTF-8, with every byte
+    that is not valid UTF-8 written as ``\\xNN`` (two lower-case hex digits) and every literal
+    backslash doubled (``\\\\``). Names that are valid UTF-8 and contain no backslash (nearly
+    all) are unchanged; the mapping is injective, and :func:`unescape_fs_path` inverts it.
+    """
+    raw = os.fsencode(path)
+    text = raw.decode("utf-8", "surrogateescape")
+    return _ESCAPE_RE.sub(
+        lambda m: "\\\\" if m.group() == "\\" else f"\\x{ord(m.group()) - 0xDC00:02x}", text
+    )
+
+
+def unescape_fs_path(text: str) -> bytes:
+    """The original bytes of a path escaped by :func:`escape_fs_path` (ValueError names the text)."""
+    out = bytearray()
+    pos = 0
+    for m in _UNESCAPE_RE.finditer(text):
+        out += text[pos:m.start()].encode("utf-8")
+        if m.group(1) is not None:
+            out.append(int(m.group(1), 16))
+        elif m.group(2) is not None:
+            out += b"\\"
+        else:
+            raise ValueError(f"{text!r}: lone backslash at {m.start()} (not an escaped path)")
+        pos = m.end()
+    out += text[pos:].encode("utf-8")
+    return bytes(out)
 
 
 @dataclass(frozen=True)
@@ -78,6 +128,8 @@ class IngestStats:
     read_errors: dict[str, int] = field(default_factory=dict)
     repos_without_manifest: list[str] = field(default_factory=list)
     skipped_symlinked_dirs: int = 0
+    #: directories the walk could not list (escaped path: error), logged as warnings too.
+    walk_errors: list[str] = field(default_factory=list)
 
 
 def _parse_time(value: Any) -> dt.datetime | None:
@@ -138,7 +190,7 @@ def discover_repos(root: str | Path, manifest: Mapping[str, Mapping[str, Any]]) 
     paths: dict[str, Path] = {}
     for child in sorted(root.iterdir()):
         if child.is_dir() and not child.is_symlink() and child.name not in SKIP_DIRS:
-            paths[child.name] = child
+            paths[escape_fs_path(child.name)] = child
     for name, row in manifest.items():
         if row.get("path"):
             paths[name] = (root / row["path"]).resolve() if not os.path.isabs(row["path"]) else Path(row["path"])
@@ -168,8 +220,18 @@ def _errno_reason(exc: OSError) -> str:
 
 
 def iter_repo_files(repo: RepoMeta, stats: IngestStats) -> Iterator[tuple[str, Path]]:
-    """(relative path, absolute path) of every file, sorted for determinism; dir symlinks skipped."""
-    for dirpath, dirnames, filenames in os.walk(repo.path, followlinks=False):
+    """(escaped relative path, absolute path) of every non-directory entry, sorted for determinism.
+
+    Symlinked directories are never entered (they could lead outside the repository or loop);
+    symlinks to files and special files are listed, and :func:`read_repo_file` decides about them.
+    """
+
+    def on_error(exc: OSError) -> None:
+        where = escape_fs_path(exc.filename) if exc.filename is not None else escape_fs_path(repo.path)
+        stats.walk_errors.append(f"{where}: {exc.strerror or exc}")
+        log.warning("cannot list %s: %s", where, exc)
+
+    for dirpath, dirnames, filenames in os.walk(repo.path, followlinks=False, onerror=on_error):
         keep = []
         for d in sorted(dirnames):
             if d in SKIP_DIRS:
@@ -181,21 +243,121 @@ def iter_repo_files(repo: RepoMeta, stats: IngestStats) -> Iterator[tuple[str, P
         dirnames[:] = keep
         for name in sorted(filenames):
             full = Path(dirpath) / name
-            yield full.relative_to(repo.path).as_posix(), full
+            yield escape_fs_path(full.relative_to(repo.path).as_posix()), full
 
 
-def _read_file(full: Path, read_cap: int) -> tuple[bytes | None, int, str | None]:
-    """(bytes or None, size, error reason). Files over the cap are sized but not read."""
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+_DIR_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "char_device"),
+                       (stat.S_ISBLK, "block_device"), (stat.S_ISDIR, "directory"), (stat.S_ISLNK, "symlink")):
+        if test(mode):
+            return kind
+    return "other"
+
+
+class _Drop(Exception):
+    """Internal: the file is not read, for the given reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _open_dir_chain(root_fd: int, parts: list[bytes]) -> int:
+    """fd of the directory ``parts`` below ``root_fd``, never following a symlink on the way."""
+    fd = os.dup(root_fd)
     try:
-        size = full.stat().st_size  # follows symlinks: a loop raises ELOOP here
-        if size > read_cap:
-            return None, size, "over_read_cap"
-        with open(full, "rb") as fh:
-            data = fh.read(read_cap + 1)
-        if len(data) > read_cap:
-            return None, len(data), "over_read_cap"
-        return data, len(data), None
+        for part in parts:
+            try:
+                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise _Drop("symlinked_parent_dir") from exc
+                raise
+            os.close(fd)
+            fd = nxt
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _read_regular(parent_fd: int, name: bytes, read_cap: int) -> tuple[bytes | None, int, str | None]:
+    """Open ``name`` (no follow, non-blocking), re-check it is a regular file on the fd, read it."""
+    fd = os.open(name, _OPEN_FLAGS, dir_fd=parent_fd)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # swapped between lstat and open
+            raise _Drop(f"not_regular_file:{_file_kind(st.st_mode)}")
+        if st.st_size > read_cap:
+            return None, st.st_size, "over_read_cap"
+        chunks, total = [], 0
+        while total <= read_cap:
+            chunk = os.read(fd, min(1 << 20, read_cap + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > read_cap:
+            return None, total, "over_read_cap"
+        return b"".join(chunks), total, None
+    finally:
+        os.close(fd)
+
+
+def _split_rel(rel: bytes) -> list[bytes]:
+    parts = rel.split(b"/")
+    if not rel or any(p in (b"", b".", b"..") for p in parts):
+        raise _Drop("path_outside_repo")
+    return parts
+
+
+def read_repo_file(root: str | bytes | os.PathLike, rel: str | bytes, read_cap: int) -> tuple[bytes | None, int, str | None]:
+    """(bytes or None, size, drop reason) of ``rel`` inside the repository ``root``.
+
+    Why this shape: a repository is untrusted input. Every path component is opened relative to
+    the root with ``O_NOFOLLOW``, so nothing outside the root is read even if the tree changes
+    after the walk. A symlink is followed only when its real path stays inside the root's real
+    path (else ``symlink_outside_repo``; loops -> ``symlink_loop``, missing target ->
+    ``dangling_symlink``). Only regular files are opened, with ``O_NONBLOCK`` and an ``fstat``
+    re-check on the open fd, so a FIFO/socket/device (``not_regular_file:<kind>``) never blocks.
+    Files over ``read_cap`` are sized but not read.
+    """
+    root_b = os.fsencode(root)
+    rel_b = rel if isinstance(rel, bytes) else os.fsencode(rel)
+    _hop = 0
+    try:
+        parts = _split_rel(rel_b)
+        real_root = os.path.realpath(root_b)
+        root_fd = os.open(real_root, _DIR_FLAGS & ~os.O_NOFOLLOW)
+        try:
+            for _hop in range(2):  # the file itself, then (at most) the resolved target of a link
+                parent_fd = _open_dir_chain(root_fd, parts[:-1])
+                try:
+                    st = os.stat(parts[-1], dir_fd=parent_fd, follow_symlinks=False)
+                    if stat.S_ISREG(st.st_mode):
+                        return _read_regular(parent_fd, parts[-1], read_cap)
+                finally:
+                    os.close(parent_fd)
+                if not stat.S_ISLNK(st.st_mode):
+                    return None, 0, f"not_regular_file:{_file_kind(st.st_mode)}"
+                if _hop:  # realpath stopped on a link: a loop (or the tree changed meanwhile)
+                    return None, 0, "symlink_loop"
+                target = os.path.realpath(os.path.join(real_root, *parts))
+                if os.path.commonpath([real_root, target]) != real_root or target == real_root:
+                    return None, 0, "symlink_outside_repo"
+                parts = _split_rel(os.path.relpath(target, real_root))
+            return None, 0, "symlink_loop"  # pragma: no cover - the loop always returns
+        finally:
+            os.close(root_fd)
+    except _Drop as drop:
+        return None, 0, drop.reason
     except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None, 0, "dangling_symlink" if _hop else "missing_since_index"
         return None, 0, _errno_reason(exc)
 
 
@@ -258,7 +420,7 @@ def iter_folder_index(
         for rel, full in iter_repo_files(repo, stats):
             lang = detect_language(rel)
             stats.files_seen += 1
-            for key, value in (("source", source), ("repo", repo.name), ("path", rel), ("abs_path", str(full)),
+            for key, value in (("source", source), ("repo", repo.name), ("path", rel), ("abs_path", escape_fs_path(full)),
                                ("language", lang.name), ("doc_type", lang.doc_type),
                                ("partition", lang.partition), ("stars", repo.stars),
                                ("commit_time", repo.commit_time)):
@@ -277,14 +439,18 @@ def iter_indexed_file_batches(
     batch_rows: int = 2000,
     stats: IngestStats | None = None,
 ) -> Iterator[pa.Table]:
-    """Read the files listed in index rows (already filtered to one partition) as RAW_SCHEMA."""
+    """Read the files listed in index rows (already filtered to one partition) as RAW_SCHEMA.
+
+    ``path``/``abs_path`` are escaped (:func:`escape_fs_path`); the repository root is
+    ``abs_path`` minus ``/path``, and :func:`read_repo_file` reads relative to it.
+    """
     stats = stats if stats is not None else IngestStats()
     rows: list[dict[str, Any]] = []
     batch_bytes = 0
     for table in index_rows:
         d = table.to_pydict()
         for i in range(table.num_rows):
-            data, size, error = _read_file(Path(d["abs_path"][i]), read_cap)
+            data, size, error = _read_indexed(d["abs_path"][i], d["path"][i], read_cap)
             if error:
                 stats.read_errors[error] = stats.read_errors.get(error, 0) + 1
             lang = _IndexedLang(d["language"][i], d["doc_type"][i])
@@ -299,6 +465,19 @@ def iter_indexed_file_batches(
     if rows:
         stats.rows += len(rows)
         yield pa.Table.from_pylist(rows, schema=RAW_SCHEMA)
+
+
+def _read_indexed(abs_path: str, rel_path: str, read_cap: int) -> tuple[bytes | None, int, str | None]:
+    """Read one index row; anything unexpected is raised as IngestError naming the file."""
+    try:
+        abs_b, rel_b = unescape_fs_path(abs_path), unescape_fs_path(rel_path)
+        if not abs_b.endswith(b"/" + rel_b):
+            raise IngestError(f"index row {abs_path!r}: abs_path does not end with its path {rel_path!r}")
+        return read_repo_file(abs_b[: -len(rel_b) - 1], rel_b, read_cap)
+    except IngestError:
+        raise
+    except Exception as exc:
+        raise IngestError(f"{abs_path}: cannot read: {type(exc).__name__}: {exc}") from exc
 
 
 @dataclass(frozen=True)

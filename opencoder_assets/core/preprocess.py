@@ -7,7 +7,9 @@ Decisions (documented in README "Preprocessing"):
 - empty / whitespace-only files -> ``empty``;
 - languages whose doc_type is not code/data/text (unknown extension, or on the recipe's exclusion
   list) -> ``not_programming_language`` / ``excluded_language``;
-- unreadable files (symlink loop, permission) keep the reader's reason.
+- files the reader refused or could not read keep its reason as ``unreadable:<read_error>``
+  (``symlink_outside_repo``, ``not_regular_file:fifo``, ``symlink_loop``, ``permission_denied``...;
+  see ``core.ingest.read_repo_file``).
 Kept text gets a UTF-8 BOM stripped and CRLF/CR turned into LF (the reference read files in text
 mode, so its signals assume LF), and ``sha256`` is recomputed over the normalised text so that
 exact dedup treats CRLF and LF copies as the same file.

@@ -39,6 +39,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from opencoder_assets.core.duckdb_sql import sql_path_list, sql_str
+
 CODE_LABEL = "code"
 OTHER_LABEL = "other"
 _FT_PREFIX = "__label__"
@@ -726,7 +728,7 @@ def _ratio_units(min_ratio: float) -> int:
 
 def sql_list(items: Sequence[str | Path]) -> str:
     """A DuckDB list literal of quoted strings (views cannot take prepared parameters)."""
-    return "[" + ", ".join("'" + str(i).replace("'", "''") + "'" for i in items) + "]"
+    return sql_path_list(items)
 
 
 def _domain_sql(source_sql: str) -> str:
@@ -763,7 +765,7 @@ def aggregate_domains(
         if threads:
             con.execute(f"SET threads = {int(threads)}")
         if memory_limit:
-            con.execute(f"SET memory_limit = '{memory_limit}'")
+            con.execute(f"SET memory_limit = {sql_str(memory_limit)}")
         params = {"threshold": float(threshold), "units": _ratio_units(min_ratio), "min_pages": int(min_pages)}
         if isinstance(scores, pa.Table):
             con.register("scores_tbl", scores.select(["domain", "score"]))

@@ -11,7 +11,14 @@ from collections.abc import Callable
 
 from . import code, csharp, go, html, java, javascript, python, text
 from .c import C_SIGNALS, CPP_SIGNALS
-from .document import CodeDocument, SignalCompat, normalize_text, split_lines, wordpunct_tokenize
+from .document import (
+    CodeDocument,
+    SignalBudgetExceeded,
+    SignalCompat,
+    normalize_text,
+    split_lines,
+    wordpunct_tokenize,
+)
 
 Value = float | int | bool | None
 SignalFn = Callable[[CodeDocument], Value]
@@ -41,6 +48,7 @@ __all__ = [
     "CODE_SIGNALS",
     "CodeDocument",
     "LANG_SIGNALS",
+    "SignalBudgetExceeded",
     "SignalCompat",
     "SignalFn",
     "TEXT_SIGNALS",

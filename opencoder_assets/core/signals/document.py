@@ -30,6 +30,7 @@ from .pysplit import split_python_fast
 
 __all__ = [
     "CodeDocument",
+    "SignalBudgetExceeded",
     "SignalCompat",
     "normalize_text",
     "split_lines",
@@ -83,6 +84,34 @@ class SignalCompat:
     #: signal.  The reference used a 10 s SIGALRM per signal and 1 s for the long-word
     #: string regex, which is linear-time and runs without one here.
     regex_timeout: float = 10.0
+    #: Per-file input budgets (characters) of the pure-Python parsers, whose cost is several
+    #: seconds and hundreds of MB per MB (esprima: ~7 s/MB, 36 s and 949 MB RSS for a 7.9 MB
+    #: minified line; ``bench/bench_hostile.py``). A larger file is not parsed: the signals that
+    #: need the parse are None with a ``SignalBudgetExceeded`` error in ``signal_errors`` (a
+    #: None signal fires no rule), so a partition's cost stays proportional to its size.
+    #: None = no budget (the reference had none).
+    js_ast_max_chars: int | None = 1_000_000
+    html_parse_max_chars: int | None = 2_000_000
+    #: ``ast.parse`` is C, but its Python node objects cost up to ~0.9 GB per MB of dense code
+    #: (one tiny statement per line). Over budget the code/comment split uses the Pygments
+    #: lexer (the reference's own splitter) instead of the AST-checked fast path.
+    python_ast_max_chars: int | None = 1_000_000
+
+
+class SignalBudgetExceeded(RuntimeError):
+    """A signal's parse was skipped because the file is over its per-file budget."""
+
+
+def _within(text: str, budget: int | None) -> bool:
+    return budget is None or len(text) <= budget
+
+
+def _check_budget(what: str, text: str, budget: int | None, filename: str) -> None:
+    """Raise :class:`SignalBudgetExceeded` (naming the file) when ``text`` is over ``budget``."""
+    if not _within(text, budget):
+        raise SignalBudgetExceeded(
+            f"{filename}: {what} skipped: {len(text):,} chars over the per-file budget of {budget:,}"
+        )
 
 
 _CONTROL_TO_NORM: dict[str, str] = {chr(c): "" for c in list(range(0x00, 0x08)) + list(range(0x0E, 0x1B))}
@@ -424,7 +453,8 @@ class CodeDocument:
         if lexer is None:
             return self._split_by_hand()
         with _gc_paused():
-            if self.program_lang == "python" and "\r" not in self.text and self.python_ast is not None:
+            if (self.program_lang == "python" and "\r" not in self.text
+                    and _within(self.text, self.compat.python_ast_max_chars) and self.python_ast is not None):
                 fast = split_python_fast(lexer, self.text, _comment_types())
                 if fast is not None:
                     self.__dict__["_python_hash_comments"] = fast[2]
@@ -511,6 +541,7 @@ class CodeDocument:
     @cached_property
     def python_ast(self) -> ast.Module | None:
         """``ast.parse`` of the raw text; None if it does not parse (e.g. Python 2)."""
+        _check_budget("ast.parse", self.text, self.compat.python_ast_max_chars, self.filename)
         try:
             with warnings.catch_warnings(), _gc_paused():
                 warnings.simplefilter("ignore")
@@ -524,6 +555,7 @@ class CodeDocument:
         import esprima
 
         text = self.text
+        _check_budget("esprima parse", text, self.compat.js_ast_max_chars, self.filename)
         with _gc_paused():
             return self._js_parse(esprima, text)
 
@@ -546,6 +578,7 @@ class CodeDocument:
     def html_soup(self) -> Any | None:
         from bs4 import BeautifulSoup
 
+        _check_budget("BeautifulSoup parse", self.text, self.compat.html_parse_max_chars, self.filename)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
