@@ -32,7 +32,7 @@ from opencoder_assets.core.annealing import (
     selection_sql,
     tokens_sql,
 )
-from opencoder_assets.core.duckdb_sql import sql_path_list
+from opencoder_assets.core.duckdb_sql import sql_path_list, sql_str
 from opencoder_assets.core.sandbox import ISOLATION_MODES, Sandbox, SandboxLimits
 from opencoder_assets.core.schema import DECISION_SCHEMA
 from opencoder_assets.core.teacher import TeacherClient, TeacherError, extract_code_blocks
@@ -375,7 +375,7 @@ def annealing_mix(
         if config.weights.get(category, 0) > 0 and storage.has(asset_name, None):
             shards = storage.shards(asset_name, None)
             if shards:
-                parts.append(f"""SELECT '{category}', sample_id, '{asset_name}', language, text, {tok('text')},
+                parts.append(f"""SELECT {sql_str(category)}, sample_id, {sql_str(asset_name)}, language, text, {tok('text')},
                     NULL::VARCHAR, NULL::VARCHAR FROM read_parquet({sql_path_list(shards)}, union_by_name = true)""")
     unknown = sorted(set(config.weights) - set(RECIPE_MIXTURE))
     if unknown:
@@ -386,7 +386,7 @@ def annealing_mix(
     writer = storage.writer("annealing_mix", None)
     try:
         with duckdb.connect() as con:
-            con.execute(f"SET memory_limit = '{settings.duckdb_memory_limit}'")
+            con.execute(f"SET memory_limit = {sql_str(settings.duckdb_memory_limit)}")
             con.execute("CREATE TEMP VIEW candidates AS " + " UNION ALL ".join(parts))
             pools = {c: (int(t or 0), int(n)) for c, t, n in con.execute(
                 "SELECT category, sum(tokens), count(*) FROM candidates GROUP BY category").fetchall()}
@@ -397,7 +397,7 @@ def annealing_mix(
             con.execute(f"CREATE TEMP TABLE selected AS {selection_sql('candidates', 'budgets', seed)}")
             out = writer.shard_path(0)
             con.execute(f"""COPY (SELECT sample_id, category, source_asset, language, text, tokens FROM selected)
-                            TO '{out}' (FORMAT parquet)""")
+                            TO {sql_str(str(out))} (FORMAT parquet)""")
             for category, t, n in con.execute(
                     "SELECT category, sum(tokens), count(*) FROM selected GROUP BY category").fetchall():
                 plan.categories[category].selected_tokens = int(t)
@@ -409,7 +409,7 @@ def annealing_mix(
                        CASE WHEN s.sample_id IS NULL THEN 'dropped' ELSE 'kept' END AS decision,
                        CASE WHEN s.sample_id IS NULL THEN 'not_sampled' END AS reason,
                        c.category AS detail, strlen(c.text)::BIGINT AS size_bytes
-                FROM candidates c LEFT JOIN selected s USING (category, sample_id)) TO '{decisions_path}' (FORMAT parquet)""")
+                FROM candidates c LEFT JOIN selected s USING (category, sample_id)) TO {sql_str(str(decisions_path))} (FORMAT parquet)""")
         tally = tally_decisions(decisions_path)
         for category, c in plan.categories.items():
             if c.shortfall_tokens:

@@ -47,6 +47,7 @@ from dagster import (
 
 from opencoder_assets.assets.common import read_batches, record_step, run_streaming_step
 from opencoder_assets.core import web_recall as wr
+from opencoder_assets.core.duckdb_sql import sql_str
 from opencoder_assets.core.schema import DECISION_SCHEMA
 from resources import CorpusStorage, MetricsStore, PipelineSettings
 from resources.storage import DEFAULT_DATA_ROOT, PartitionWriter
@@ -260,7 +261,7 @@ def build_round_assets(k: int) -> list[AssetsDefinition]:
             parts.append(wr.load_seed_file(web_recall.seed_file, granularity=web_recall.domain_granularity))
         con = duckdb.connect()
         try:
-            con.execute(f"SET memory_limit = '{settings.duckdb_memory_limit}'")
+            con.execute(f"SET memory_limit = {sql_str(settings.duckdb_memory_limit)}")
             con.execute(f"CREATE VIEW pages AS SELECT page_id, url, domain, text FROM read_parquet({wr.sql_list(files)})")
             con.register("known_tbl", pa.table({"domain": pa.array(known, pa.string())}))
             known_pages = con.execute(
@@ -526,7 +527,7 @@ def build_round_assets(k: int) -> list[AssetsDefinition]:
         files = _page_files(storage, _ingested_shards(context, storage))
         con = duckdb.connect()
         try:
-            con.execute(f"SET memory_limit = '{settings.duckdb_memory_limit}'")
+            con.execute(f"SET memory_limit = {sql_str(settings.duckdb_memory_limit)}")
             matched = (wr.match_patterns_sql(
                 f"SELECT page_id, url, domain, text FROM read_parquet({wr.sql_list(files)})",
                 patterns, con, domains=code_set if web_recall.patterns_within_code_domains else None,
