@@ -199,7 +199,8 @@ def materialize_step(context: AssetExecutionContext, spec: StepSpec, partition: 
                   "input_bytes": s.input_bytes, "kept_bytes": s.kept_bytes}
         counters = {k: (int(v) if float(v).is_integer() else v) for k, v in sorted(s.counters.items())}
         extra = {"reasons": dict(s.reasons), **run.stats, **counters, "engine": engine_name, "workers": workers,
-                 "units": len(units), "cpu_seconds": round(s.cpu_seconds, 3)}
+                 "units": len(units), "cpu_seconds": round(s.cpu_seconds, 3),
+                 "unit_peak_rss_mb": round(s.peak_rss_kb / 1024, 1)}
         writer.commit({
             "step": spec.name, "partition": partition, "run_id": context.run.run_id, "counts": counts,
             "extra": extra, "tables": run.tables, "inputs": inputs,
