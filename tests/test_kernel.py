@@ -97,8 +97,10 @@ def test_engines_publish_identical_outputs(repos, tmp_path, pipeline_resources):
         results[engine] = _outputs(res["storage"])
         fz = res["storage"].manifest("fuzzy_deduped_code", "python")["extra"]
         assert fz["removed"] >= 1  # the near duplicates were found
+        ex = res["storage"].manifest("exact_deduped_code", "python")["extra"]
+        assert ex["duplicate_groups"] == 15  # the vendored exact copies
         if engine == "dask":
-            assert fz["cluster_engine"] == "dask"
+            assert fz["cluster_engine"] == "dask" and ex["ranking_engine"] == "dask"
     assert results["inprocess"] == results["processes"] == results["dask"]
     # the plan really had several units (so the pool/cluster had work to spread)
     assert len(res["storage"].manifest("quality_signals", "python")["units"]) >= 3

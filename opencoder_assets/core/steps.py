@@ -136,6 +136,9 @@ def exact_dedup_global(shards: list[Path], work_dir: Path, params: ExactDedupPar
     if not shards:
         pq.write_table(VERDICT_SCHEMA.empty_table(), out)
         return GlobalResult(out, stats={"duplicate_groups": 0, "largest_group": 0, "keep_order": KEEP_ORDER})
+    client = getattr(engine, "client", None)
+    if client is not None:
+        return _exact_dedup_dask(shards, out, client)
     con = duckdb.connect()
     try:
         con.execute(f"SET memory_limit = {_q(params.memory_limit)}")
@@ -158,7 +161,48 @@ def exact_dedup_global(shards: list[Path], work_dir: Path, params: ExactDedupPar
     finally:
         con.close()
     return GlobalResult(out, stats={"duplicate_groups": int(groups), "largest_group": int(largest),
-                                    "keep_order": KEEP_ORDER})
+                                    "keep_order": KEEP_ORDER, "ranking_engine": "duckdb"})
+
+
+def _rank_sha_groups(df):  # pandas partition holding whole sha256 groups
+    import pandas as pd
+
+    df = df.sort_values(["sha256", "stars", "commit_time", "file_id"], ascending=[True, False, False, True],
+                        na_position="last", kind="mergesort")
+    g = df.groupby("sha256", sort=False)["file_id"]
+    survivor = g.transform("first")
+    n = g.transform("size")
+    out = pd.DataFrame({"file_id": df["file_id"].astype("str"), "survivor": survivor.astype("str"),
+                        "n": n.astype("int64")})
+    return out
+
+
+def _exact_dedup_dask(shards: list[Path], out: Path, client: Any) -> GlobalResult:
+    """The same ranking as a shuffle on the Dask cluster: rows hash-partitioned by sha256, each
+    partition ranks its whole groups (stars desc, commit time desc, nulls last, file id asc)."""
+    import dask.dataframe as dd
+
+    cols = ["file_id", "sha256", "stars", "commit_time"]
+    ddf = dd.read_parquet([str(s) for s in shards], columns=cols)
+    nparts = max(1, min(len(shards) * 2, 64))
+    ranked = ddf.shuffle("sha256", npartitions=nparts).map_partitions(
+        _rank_sha_groups, meta={"file_id": "str", "survivor": "str", "n": "int64"})
+    ranked = client.persist(ranked)
+    total, distinct = client.compute([ranked["file_id"].count(), ranked["file_id"].nunique()], sync=True)
+    if int(total) != int(distinct):
+        raise ValueError(f"file_id is not unique across {len(shards)} shards ({int(total) - int(distinct)} repeats)")
+    dups = ranked[ranked["file_id"] != ranked["survivor"]].compute()
+    groups_df = ranked[ranked["n"] > 1]["survivor"].nunique().compute()
+    largest = int(ranked["n"].max().compute()) if int(total) else 0
+    dups = dups.sort_values("file_id", kind="mergesort")
+    table = pa.table({"file_id": pa.array(dups["file_id"].tolist(), pa.string()),
+                      "keep": pa.array([False] * len(dups), pa.bool_()),
+                      "reason": pa.array(["exact_duplicate"] * len(dups), pa.string()),
+                      "detail": pa.array([f"duplicate_of:{s}" for s in dups["survivor"].tolist()], pa.string())},
+                     schema=VERDICT_SCHEMA)
+    pq.write_table(table, out)
+    return GlobalResult(out, stats={"duplicate_groups": int(groups_df), "largest_group": largest,
+                                    "keep_order": KEEP_ORDER, "ranking_engine": "dask"})
 
 
 # --------------------------------------------------------------------------- fuzzy_deduped_code
