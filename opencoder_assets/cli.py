@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     why.add_argument("target", nargs="?", help="repo/path")
     why.add_argument("--file-id")
     why.add_argument("--db", default=None)
+    sql = sub.add_parser("sql", help="run SQL on the metrics views (file_decisions, step_runs, drop_reasons, ...)")
+    sql.add_argument("query")
+    sql.add_argument("--db", default=None, help="metrics DuckDB file (default: OPENCODER_METRICS_DB or data/metrics.duckdb)")
     lin = sub.add_parser("lineage", help="file-level lineage: where | inputs (docs/lineage.md)", add_help=False)
     lin.add_argument("rest", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -81,6 +84,18 @@ def main(argv: list[str] | None = None) -> int:
 
         return lineage_main(args.rest)
 
+    if args.cmd == "sql":
+        from resources import MetricsStore
+
+        store = MetricsStore(db_path=args.db) if args.db else MetricsStore()
+        with store.connect() as con:
+            cur = con.execute(args.query)
+            names = [d[0] for d in cur.description or []]
+            rows = cur.fetchall()
+        print("\t".join(names))
+        for row in rows:
+            print("\t".join("" if v is None else str(v) for v in row))
+        return 0
     if args.cmd == "demo":
         from opencoder_assets.default_data import prepare_default_corpus
 
