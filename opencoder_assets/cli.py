@@ -22,7 +22,59 @@ def _indexed_partitions(storage) -> list[str]:
     return [c["values"] for c in sorted(counts, key=lambda c: (-c["counts"], c["values"]))]
 
 
-def _run(partitions: list[str] | None, selection: str | None = None) -> int:
+def _quiet(verbose: bool) -> dict:
+    """Concise console: progress lines of the steps on stdout, Dagster's event log only with
+    ``--verbose`` (every event is still in the run's event log, shown in the UI)."""
+    import logging
+    import sys
+    import warnings
+
+    if not verbose:
+        warnings.filterwarnings("ignore", module="dagster")
+        warnings.filterwarnings("ignore", message=".*is currently in beta.*")
+    progress = logging.getLogger("opencoder.progress")
+    if not progress.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("    %(message)s"))
+        progress.addHandler(handler)
+        progress.setLevel(logging.INFO)
+        progress.propagate = False
+    return {} if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _summary(partitions: list[str]) -> None:
+    """The funnel of every partition of the run, and what to try next."""
+    from opencoder_assets.assets.code import funnel_rows
+    from opencoder_assets.definitions import defs
+
+    storage = defs.resources["storage"]
+    print("\nfunnel (files kept per step):")
+    steps: list[str] = []
+    table: dict[str, dict[str, int]] = {}
+    for p in partitions:
+        for r in funnel_rows(storage, p):
+            if r["step"] not in steps:
+                steps.append(r["step"])
+            table.setdefault(p, {})[r["step"]] = r["files_kept"]
+    print("  " + "partition".ljust(12) + "".join(s.replace("_code", "")[:10].rjust(11) for s in steps))
+    for p in partitions:
+        print("  " + p.ljust(12) + "".join(str(table.get(p, {}).get(s, "")).rjust(11) for s in steps))
+    example = None
+    try:
+        rows = defs.resources["metrics"].query(
+            "SELECT repo || '/' || path FROM file_decisions WHERE decision = 'dropped' AND step = 'filtered_code' "
+            "AND list_contains(?, partition) ORDER BY file_id LIMIT 1", [partitions])
+        example = rows[0][0] if rows else None
+    except Exception:  # noqa: BLE001 - the summary must never fail the run
+        example = None
+    print("\nnext:")
+    print("  DAGSTER_HOME=$PWD/.dagster_home .venv/bin/dagster dev -w workspace.yaml   # the UI, with these runs")
+    if example:
+        print(f"  .venv/bin/opencoder why {example}   # why a file was dropped")
+    print('  .venv/bin/opencoder sql "SELECT * FROM drop_reasons ORDER BY files DESC"')
+
+
+def _run(partitions: list[str] | None, selection: str | None = None, verbose: bool = False) -> int:
     """Run ``source_index_job``, then ``refinecode_job`` (with its blocking checks) for every
     partition (``None``: all partitions the index has). These are the real jobs, so the runs show
     under the jobs in the UI (with ``DAGSTER_HOME`` set)."""
@@ -30,13 +82,15 @@ def _run(partitions: list[str] | None, selection: str | None = None) -> int:
 
     from opencoder_assets.definitions import defs
 
+    run_config = _quiet(verbose)
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
     resources = defs.resources
     wanted = set(selection.split(",")) if selection else None
     failed = 0
     if wanted is None or "source_index" in wanted:
         t0 = time.perf_counter()
-        result = defs.resolve_job_def("source_index_job").execute_in_process(instance=instance, raise_on_error=False)
+        result = defs.resolve_job_def("source_index_job").execute_in_process(instance=instance, raise_on_error=False,
+                                                                              run_config=run_config)
         print(f"[{'ok' if result.success else 'FAILED'}] source_index {time.perf_counter() - t0:6.1f}s")
         if not result.success:
             return 1
@@ -47,8 +101,9 @@ def _run(partitions: list[str] | None, selection: str | None = None) -> int:
     keys = [AssetKey(k) for k in sorted(wanted - {"source_index"})] if wanted else None
     for partition in partitions:
         t0 = time.perf_counter()
+        print(f"{partition}:")
         result = job.execute_in_process(instance=instance, partition_key=partition, raise_on_error=False,
-                                        asset_selection=keys)
+                                        asset_selection=keys, run_config=run_config)
         status = "ok" if result.success else "FAILED"
         failed += not result.success
         funnel = []
@@ -56,19 +111,35 @@ def _run(partitions: list[str] | None, selection: str | None = None) -> int:
             md = ev.materialization.metadata
             if "kept_files" in md:
                 funnel.append(f"{ev.asset_key.to_user_string()}={md['kept_files'].value}")
-        print(f"[{status}] {partition:<12} {time.perf_counter() - t0:6.1f}s  " + " -> ".join(funnel))
+        print(f"[{status}] {partition:<12} {time.perf_counter() - t0:6.1f}s  " +
+              (f"{funnel[0].split('=')[1]} files in -> {funnel[-1].split('=')[1]} kept" if funnel else ""))
+        if not result.success:
+            for ev in result.all_events:
+                if ev.event_type_value == "STEP_FAILURE":
+                    err = ev.event_specific_data.error
+                    while err.cause is not None and "executing op" in err.message:
+                        err = err.cause
+                    print(f"    {ev.step_key} failed: {err.message.strip().splitlines()[0][:400]}")
+    _summary(partitions)
     return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    if "--verbose" not in (argv if argv is not None else __import__("sys").argv):
+        warnings.filterwarnings("ignore", message=".*is currently in beta.*")
+        warnings.filterwarnings("ignore", category=UserWarning, module="dagster")
     parser = argparse.ArgumentParser(prog="opencoder", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
     demo = sub.add_parser("demo", help="gather the default corpus and run the pipeline on it")
     demo.add_argument("--partitions", default=None, help="comma-separated; default: all with data")
+    demo.add_argument("--verbose", action="store_true", help="also print Dagster's event log")
     run = sub.add_parser("run", help="materialize the code assets for partitions")
     run.add_argument("--partitions", required=True)
     run.add_argument("--select", default=None, help="comma-separated asset names (default: all code assets)")
+    run.add_argument("--verbose", action="store_true", help="also print Dagster's event log")
     why = sub.add_parser("why", help="where did this file go and why")
     why.add_argument("target", nargs="?", help="repo/path")
     why.add_argument("--file-id")
@@ -100,9 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         from opencoder_assets.default_data import prepare_default_corpus
 
         prepare_default_corpus()
-        return _run(args.partitions.split(",") if args.partitions else None)
+        return _run(args.partitions.split(",") if args.partitions else None, verbose=args.verbose)
     if args.cmd == "run":
-        return _run(args.partitions.split(","), args.select)
+        return _run(args.partitions.split(","), args.select, verbose=args.verbose)
     if args.cmd == "why":  # shorthand for `opencoder lineage where`
         from opencoder_assets.lineage import lineage_main
 

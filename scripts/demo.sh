@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/.dagster_home}"
-mkdir -p "$DAGSTER_HOME"; touch "$DAGSTER_HOME/dagster.yaml"
+mkdir -p "$DAGSTER_HOME"
+[ -s "$DAGSTER_HOME/dagster.yaml" ] || printf 'telemetry:\n  enabled: false\n' > "$DAGSTER_HOME/dagster.yaml"
 export OPENCODER_WORKERS="${OPENCODER_WORKERS:-$(nproc)}"
 exec .venv/bin/opencoder demo "$@"

@@ -8,6 +8,8 @@ in one place.
 """
 
 import dataclasses
+import logging
+import time
 import typing
 from pathlib import Path
 from typing import Any
@@ -178,17 +180,28 @@ def _plain_metadata(stats: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: Progress lines of the code steps also go to this Python logger, which the CLI prints concisely
+#: (Dagster's own console output is for the UI's run log and ``--verbose``).
+PROGRESS = logging.getLogger("opencoder.progress")
+
+
+def _progress(context: AssetExecutionContext, message: str) -> None:
+    context.log.info(message)
+    PROGRESS.info(message)
+
+
 def materialize_step(context: AssetExecutionContext, spec: StepSpec, partition: str, config: Config,
                      sources: CodeSources, storage: CorpusStorage, settings: PipelineSettings,
                      engine: ExecutionEngine) -> MaterializeResult:
     """Plan -> run units on the engine -> check accounting -> publish one version."""
     params = _params(spec, config, partition, sources, settings)
+    t0 = time.perf_counter()
     with storage.writer(spec.name, partition) as writer:
         units, shards, inputs = _plan(spec, partition, storage, sources, settings, writer.work_dir)
         with engine.engine(len(units)) as eng:
             run = run_step(spec, partition=partition, params=params, units=units, input_shards=shards,
                            out_dir=writer.path, work_dir=writer.work_dir, engine=eng, batch_rows=settings.batch_rows,
-                           log=context.log.info)
+                           log=lambda m: _progress(context, m))
             engine_name, workers = eng.name, eng.workers
         s = run.summary
         expected = _upstream_kept(spec, partition, storage)
@@ -206,8 +219,10 @@ def materialize_step(context: AssetExecutionContext, spec: StepSpec, partition: 
             "extra": extra, "tables": run.tables, "inputs": inputs,
             "units": [{"key": u.key, "path": Path(u.path).name, "row_groups": list(u.row_groups)} for u in units],
         })
-    context.log.info(f"{spec.name}[{partition}]: {s.input_rows} in, {s.kept_rows} kept, {s.dropped_rows} dropped "
-                     f"({_mb(s.input_bytes)} MB, {len(units)} units on {engine_name} x{workers})")
+    wall = time.perf_counter() - t0
+    _progress(context, f"{spec.name}[{partition}]: {s.input_rows} in, {s.kept_rows} kept, {s.dropped_rows} dropped, "
+                       f"{_mb(s.input_bytes):.1f} MB in {wall:.1f}s ({_mb(s.input_bytes) / max(wall, 1e-3):.1f} MB/s, "
+                       f"{len(units)} unit{'s' if len(units) != 1 else ''} on {engine_name} x{workers})")
     meta: dict[str, Any] = {
         "dagster/row_count": MetadataValue.int(s.kept_rows),
         "input_files": MetadataValue.int(s.input_rows),

@@ -606,7 +606,7 @@ def run_step(
         total.merge(summary)
         done += 1
         now = time.perf_counter()
-        if now - last_log > 10 or done == len(units):
+        if now - last_log > 10 and done < len(units):
             rate = total.input_bytes / 1e6 / max(now - t0, 1e-9)
             eta = (len(units) - done) * (now - t0) / max(done, 1)
             log(f"{what}: {done}/{len(units)} units, {total.input_rows} files, {total.input_bytes / 1e6:.1f} MB "
