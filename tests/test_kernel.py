@@ -410,3 +410,27 @@ def test_a_step_that_loses_a_decision_fails_naming_the_unit(tmp_path):
                  input_shards=[shard], out_dir=tmp_path, work_dir=tmp_path / "w",
                  engine=__import__("opencoder_assets.core.kernel", fromlist=["Engine"]).Engine(), batch_rows=10,
                  spec_module="tests.kernel_steps")
+
+
+# ------------------------------------------------------------------------ partitions follow the data
+def test_partitions_without_files_are_not_missing_work(tmp_path, pipeline_resources):
+    from dagster import AssetKey, instance_for_test
+
+    root = tmp_path / "repos"
+    copy_into(root / "a", stdlib_files(4))
+    res = pipeline_resources([root], None)
+    with instance_for_test() as instance:
+        assert materialize(SOURCE_INDEX, resources=res, instance=instance).success
+        for step in STEP_NAMES:
+            done = instance.get_materialized_partitions(AssetKey(step))
+            assert "rust" in done and "sql" in done, step  # no files: recorded, 0 rows
+            assert "python" not in done, step  # has files: real work is missing
+        ev = instance.get_latest_materialization_event(AssetKey("raw_code"))
+        assert ev is not None
+        python = materialize(PARTITIONED, resources=res, instance=instance, partition_key="python")
+        assert python.success
+        assert "python" in instance.get_materialized_partitions(AssetKey("refinecode_code"))
+        # a second index run does not re-record partitions that have published data
+        assert materialize(SOURCE_INDEX, resources=res, instance=instance).success
+        recorded = [e for e in python.all_events if e.is_step_materialization]
+        assert recorded and all(e.partition == "python" for e in recorded)

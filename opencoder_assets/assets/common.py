@@ -228,14 +228,15 @@ def run_streaming_step(
 
 
 # ----------------------------------------------------------------------------- backfill policy
-#: At most this many language partitions per backfill run. Per-run overhead (one subprocess per
-#: step under the multiprocess executor, ~5-10 s each) dominates a small partition, so a backfill
-#: of the 30 language partitions runs as 3 runs of <= 10 partitions instead of 30 runs. Not one
-#: single run: a run covering everything would make one slow or failing language hold back (and
-#: on failure re-run) all the others, and would lose per-run parallelism across the run queue.
-MAX_PARTITIONS_PER_RUN = 10
+#: One language partition per backfill run. A run is one process (in_process_executor) and the
+#: work inside each step already spreads over the engine's workers, so batching partitions into
+#: one run saves little (one process start), while one partition per run keeps each partition's
+#: own metadata on its materialization (Dagster stamps one run's metadata on every partition of a
+#: range), isolates failures and lets the run queue run partitions side by side. Range runs
+#: (launched by hand) still work: see ``for_each_partition``.
+MAX_PARTITIONS_PER_RUN = 1
 
-#: The backfill policy of every language-partitioned code asset (ingestion.py, refine.py).
+#: The backfill policy of every language-partitioned code asset.
 CODE_BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN)
 
 #: Per-partition step: process one partition key exactly as a single-partition run would.

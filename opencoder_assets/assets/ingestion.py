@@ -5,10 +5,30 @@ from collections import Counter
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetMaterialization, MaterializeResult, MetadataValue, asset
 
 from opencoder_assets.core.ingest import INDEX_SCHEMA, IngestStats, iter_folder_index
+from opencoder_assets.core.steps import STEP_NAMES
+from opencoder_assets.partitions import language_partitions
 from resources import CodeSources, CorpusStorage
+
+
+def _record_empty_partitions(context: AssetExecutionContext, storage: CorpusStorage, with_files: set[str],
+                             index_version: str) -> None:
+    """A language partition without input files is not missing work: every code step of it is
+    recorded as materialized with 0 rows (once, while it has never been published), so the UI
+    does not count it as missing and a backfill of "missing" partitions selects only partitions
+    with data. When files appear, the new-code sensor runs the partition for real."""
+    for partition in language_partitions.get_partition_keys():
+        if partition in with_files:
+            continue
+        for step in STEP_NAMES:
+            if storage.has(step, partition):
+                continue
+            context.log_event(AssetMaterialization(
+                asset_key=step, partition=partition,
+                metadata={"dagster/row_count": MetadataValue.int(0), "input_files": MetadataValue.int(0),
+                          "note": MetadataValue.text(f"no input files in source_index {index_version}")}))
 
 
 @asset(
@@ -39,6 +59,7 @@ def source_index(
     except BaseException:
         writer.abort()
         raise
+    _record_empty_partitions(context, storage, set(per_partition), writer.version)
     for repo in sorted(set(stats.repos_without_manifest)):
         context.log.warning(f"repo {repo!r} has no manifest entry: stars unknown, commit time from git if any")
     table_md = "\n".join(["| partition | files |", "|---|---:|"] +
