@@ -4,9 +4,9 @@
   partition only -- a partition that has files in the latest ``source_index`` but whose
   ``refinecode_code`` is missing, older than the index or than any of its own upstream steps, or
   older than ``MAX_AGE_DAYS``. Re-running fresh partitions would only burn CPU.
-- Run cost policy: a partition with few files runs with the in-process executor (one process,
-  no per-step subprocess start-up, which dominates small partitions); big partitions keep the
-  default multiprocess executor. See docs/scale_out.md for the measurement.
+- Run cost: every run is one process (``in_process_executor``); inside each step the ``engine``
+  resource runs small partitions in-process and spreads large ones over a process pool or a Dask
+  cluster (docs/scale_out.md).
 - ``refinecode_automation_sensor``: declarative automation (``AutomationCondition.eager()``) for
   the steps after ``raw_code``: when one step of a partition is re-materialized by hand (e.g. new
   filter thresholds), its downstream steps of that partition catch up. ``raw_code`` is left out on
@@ -40,9 +40,6 @@ from opencoder_assets.core.steps import STEP_NAMES
 #: Pipeline steps of one partition, upstream first (source_index is global and precedes them).
 PARTITION_STEPS = list(STEP_NAMES)
 MAX_AGE_DAYS = 30
-#: Partitions with at most this many files run in-process (see module docstring).
-IN_PROCESS_MAX_FILES = 5000
-IN_PROCESS_RUN_CONFIG = {"execution": {"config": {"in_process": {}}}}
 
 
 def _latest_ts(instance: DagsterInstance, asset: str, partition: str | None) -> float | None:
@@ -106,18 +103,9 @@ def nightly_stale_partitions_schedule(context: ScheduleEvaluationContext) -> lis
     stale = stale_partitions(context.instance, when.timestamp())
     if not stale:
         return SkipReason("no stale partition")
-    sizes = files_per_partition(context.instance)
     day = when.strftime("%Y-%m-%d")
-    requests = []
-    for part, why in stale.items():
-        small = sizes.get(part, 0) <= IN_PROCESS_MAX_FILES
-        requests.append(RunRequest(
-            run_key=f"nightly-{day}-{part}",
-            partition_key=part,
-            run_config=IN_PROCESS_RUN_CONFIG if small else {},
-            tags={"opencoder/stale_reason": why, "opencoder/executor": "in_process" if small else "multiprocess"},
-        ))
-    return requests
+    return [RunRequest(run_key=f"nightly-{day}-{part}", partition_key=part, tags={"opencoder/stale_reason": why})
+            for part, why in stale.items()]
 
 
 #: Steps after raw_code: they follow their upstream partition (see module docstring).

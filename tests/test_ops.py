@@ -106,7 +106,7 @@ def test_nightly_schedule_requests_only_stale_partitions(corpus, pipeline_resour
             instance=instance, repository_def=repo, scheduled_execution_time=dt.datetime.now(dt.timezone.utc)))
         reqs = data.run_requests
         assert [r.partition_key for r in reqs] == ["c"]
-        assert reqs[0].run_config == {"execution": {"config": {"in_process": {}}}}  # a small partition
+        assert reqs[0].run_config == {}  # one process per run whatever the size (in_process_executor)
         assert reqs[0].tags["opencoder/stale_reason"] == "never materialized"
         # a re-index makes python stale too; an upstream step re-run alone makes it stale as well
         assert materialize(SOURCE_INDEX, resources=res, instance=instance).success
