@@ -144,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     why.add_argument("target", nargs="?", help="repo/path")
     why.add_argument("--file-id")
     why.add_argument("--db", default=None)
+    exp = sub.add_parser("export", help="write the final corpus as parquet, jsonl or dolma (id, text, metadata)",
+                         description="Export refinecode_code for datatrove / dolma / NeMo Curator. Example: "
+                         "opencoder export --format dolma --out exported/")
+    exp.add_argument("--format", choices=["parquet", "jsonl", "dolma"], default="parquet")
+    exp.add_argument("--out", required=True, help="output directory")
+    exp.add_argument("--partitions", default=None, help="comma-separated; default: every published partition")
     sql = sub.add_parser("sql", help="run SQL on the metrics views (file_decisions, step_runs, drop_reasons, ...)")
     sql.add_argument("query")
     sql.add_argument("--db", default=None, help="metrics DuckDB file (default: OPENCODER_METRICS_DB or data/metrics.duckdb)")
@@ -155,6 +161,24 @@ def main(argv: list[str] | None = None) -> int:
 
         return lineage_main(args.rest)
 
+    if args.cmd == "export":
+        from pathlib import Path
+
+        from opencoder_assets.core.export import export_partition
+        from opencoder_assets.core.steps import FINAL_STEP
+        from opencoder_assets.definitions import defs
+
+        storage = defs.resources["storage"]
+        base = Path(storage.root).resolve() / FINAL_STEP
+        parts = args.partitions.split(",") if args.partitions else sorted(
+            p.name for p in base.glob("*") if storage.has(FINAL_STEP, p.name))
+        if not parts:
+            print(f"nothing to export: {FINAL_STEP} has no published partition under {base}")
+            return 1
+        for part in parts:
+            n = export_partition(storage.shards(FINAL_STEP, part), part, Path(args.out), args.format)
+            print(f"{part}: {n['documents']} documents in {n['files']} file(s)")
+        return 0
     if args.cmd == "sql":
         from resources import MetricsStore
 

@@ -43,6 +43,7 @@ MANIFEST = "_MANIFEST.json"
 POINTER = "CURRENT"
 LOCK = ".lock"
 HISTORY = "HISTORY"
+LATEST = "latest"
 VERSION_RE = re.compile(r"v-\d{20}-[0-9a-f]{8}")
 #: Sub-directory of a staging version for scratch files; removed before the manifest is written.
 WORK_DIR = "_work"
@@ -223,6 +224,10 @@ class PartitionWriter:
             _fsync_dir(self.base)
             with open(self.base / HISTORY, "a") as fh:
                 fh.write(self.version + "\n")
+            # a stable path for people and tools: <asset>/<partition>/latest -> v-... (relative)
+            link_tmp = self.base / f".latest.{self.version}.tmp"
+            os.symlink(self.version, link_tmp)
+            os.replace(link_tmp, self.base / LATEST)
         except BaseException:
             # pointer not swapped: the renamed version is garbage, the old one stays published
             with contextlib.suppress(OSError):
@@ -255,8 +260,8 @@ class PartitionWriter:
             if p.name not in keep:
                 shutil.rmtree(p, ignore_errors=True)
         for p in self.base.iterdir():
-            if p.name.startswith(".staging-") or (p.name.startswith(".CURRENT.") and p.name.endswith(".tmp")):
-                if p.is_dir():
+            if p.name.startswith(".staging-") or (p.name.startswith((".CURRENT.", ".latest.")) and p.name.endswith(".tmp")):
+                if p.is_dir() and not p.is_symlink():
                     shutil.rmtree(p, ignore_errors=True)
                 else:
                     with contextlib.suppress(OSError):

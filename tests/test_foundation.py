@@ -214,6 +214,8 @@ def test_rematerialize_replaces_partition_atomically(tmp_path, pipeline_resource
     assert run_ingest(res)[1].success
     third = res["storage"].current_dir("exact_deduped_code", "python")
     assert third != second and second.exists() and not first.exists()
+    latest = third.parent / "latest"
+    assert latest.is_symlink() and latest.resolve() == third.resolve()
     n = res["metrics"].query("SELECT count(*) FROM file_decisions WHERE step='exact_deduped_code'")[0][0]
     assert n == 8  # old rows replaced, not appended
 

@@ -236,6 +236,7 @@ def materialize_step(context: AssetExecutionContext, spec: StepSpec, partition: 
         "sample_dropped": MetadataValue.md("\n".join(f"- `{x}`" for x in s.dropped_samples) or "_none_"),
         "engine": MetadataValue.text(f"{engine_name} x{workers}, {len(units)} units"),
         "data_path": MetadataValue.path(str(writer.path)),
+        "latest_path": MetadataValue.path(str(writer.base / "latest")),
         **_plain_metadata({k: v for k, v in {**run.stats, **counters}.items()}),
     }
     if spec.name == FINAL_STEP:
