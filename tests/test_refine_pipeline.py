@@ -7,12 +7,11 @@ import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 from dagster import materialize
 
 from opencoder_assets.assets.refine import sample_keep
 from opencoder_assets.definitions import code_assets, code_checks
-from tests.conftest import REFERENCE, copy_into, stdlib_files
+from tests.conftest import REFERENCE_DATA, copy_into, stdlib_files
 
 PARTITIONED = [a for a in code_assets if a.partitions_def is not None]
 SOURCE_INDEX = [a for a in code_assets if a.partitions_def is None]
@@ -25,12 +24,11 @@ def run_pipeline(resources, partition: str, run_config: dict | None = None, with
     return result
 
 
-@pytest.mark.skipif(REFERENCE is None, reason="shared/reference not found next to the repo")
 def test_reference_decisions_through_the_asset_graph(tmp_path, pipeline_resources):
     """The 120 reference files, transformation off, strict random mode: the asset graph
     reproduces the reference filter's keep/drop decision for every file that reaches the filter."""
-    raw = REFERENCE / "opc_test_data" / "raw_code"
-    expected = json.loads((REFERENCE / "opc_test_data" / "reference_signals.json").read_text())["files"]
+    raw = REFERENCE_DATA / "raw_code"
+    expected = json.loads((REFERENCE_DATA / "reference_signals.json").read_text())["files"]
     repos = tmp_path / "repos"
     shutil.copytree(raw, repos)
     res = pipeline_resources([repos], None)
