@@ -1,7 +1,7 @@
 """Benchmark: pages/s per core for fastText scoring (BPE segmentation + predict) and domain aggregation.
 
-Real pages (Debian docs + PyPI texts from tests/web_recall_corpus.py; falls back to site-packages
-texts without apt) are replicated under synthetic URLs on 2,000 made-up hosts to reach ``--pages``
+Real pages (installed-package docs + vendored texts from tests/web_recall_corpus.py; falls back to site-packages
+texts if that fails) are replicated under synthetic URLs on 2,000 made-up hosts to reach ``--pages``
 (default 100,000). Everything runs on one core: RAYON_NUM_THREADS=1 for the tokenizer, fastText
 ``predict`` is single-threaded, DuckDB ``threads=1``.
 
@@ -42,8 +42,8 @@ def real_pages() -> tuple[list[str], list[str]]:
             texts += [p["text"] for p in pages]
             labels += [corpus_mod.SOURCE_LABELS[name]] * len(pages)
         return texts, labels
-    except Exception as exc:  # no apt: site-packages texts, labelled by file kind
-        print(f"(Debian corpus unavailable: {exc}; using site-packages texts)")
+    except Exception as exc:  # corpus unavailable: site-packages texts, labelled by file kind
+        print(f"(test corpus unavailable: {exc}; using site-packages texts)")
         import web_recall_corpus as corpus_mod
 
         texts = corpus_mod.all_site_packages_texts()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,8 @@ from opencoder_assets.core.schema import CODE_SCHEMA, stable_file_id  # noqa: E4
 from resources import CorpusStorage, MetricsStore, PipelineSettings  # noqa: E402
 from resources.teacher import TeacherLLM  # noqa: E402
 
-STDLIB = Path("/root/.pyenv/versions/3.11.7/lib/python3.11")
-if not STDLIB.is_dir():
-    import sysconfig
-
-    STDLIB = Path(sysconfig.get_paths()["stdlib"])
+#: the running interpreter's standard library (real code nobody here wrote)
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
 
 LEETCODE_PY = {
     "two_sum.py": '''# LeetCode 1. Two Sum

@@ -4,23 +4,39 @@ Wherever ``split_python_fast`` answers (it may decline with None), its answer mu
 exactly ``"".join`` of the non-comment / comment token values of ``lexer.get_tokens``.
 Checked on hand-written traps, on seeded random programs built from the constructs where
 Pygments and the real tokenizer disagree, and on real stdlib modules.
+
+The scan follows the 3.11 tokenizer, so production takes it only on Python < 3.12
+(``FAST_PATH_AVAILABLE``).  Both sides of the comparison (a regex scan and Pygments) are
+independent of the running interpreter, so these tests force the fast path on and run on
+any Python; on 3.12+ they only feed it sources that 3.11 would read the same way (no
+f-string using what PEP 701 newly allows), which is the fast path's precondition.
+``test_production_switch_follows_python_version`` checks what production does on the
+running Python.
 """
 
 from __future__ import annotations
 
 import ast
+import io
 import random
+import sys
+import tokenize
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from opencoder_assets.core.signals import CodeDocument
+from opencoder_assets.core.signals import CodeDocument, pysplit
 from opencoder_assets.core.signals.document import _comment_types, _get_lexer
 from opencoder_assets.core.signals.pysplit import FAST_PATH_AVAILABLE, split_python_fast
 
-needs_311 = pytest.mark.skipif(not FAST_PATH_AVAILABLE, reason="the Python fast path is for the 3.11 tokenizer")
+
+@pytest.fixture()
+def fast_path_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Take the fast path whatever the interpreter (it is off in production on 3.12+)."""
+    monkeypatch.setattr(pysplit, "FAST_PATH_AVAILABLE", True)
+
 
 LEXER = _get_lexer("python")
 CT = _comment_types()
@@ -39,14 +55,51 @@ def pygments_split(text: str) -> tuple[str, str]:
     return "".join(code), "".join(comment)
 
 
+def _no_pep701_fstrings(text: str) -> bool:
+    """On 3.12+: does every f-string stay within what the 3.11 tokenizer accepted?  Rejects
+    (conservatively) a nested string or f-string reusing an enclosing f-string's quote
+    character, a comment, a backslash or (single-quoted) a newline inside a replacement
+    field.  Always true before 3.12, where ``ast.parse`` enforces all of that itself."""
+    if sys.version_info < (3, 12):
+        return True
+    quotes: list[str] = []  # the quote of each open f-string, innermost last
+    depths: list[int] = []  # open "{" of each, i.e. > 0 inside a replacement field
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.FSTRING_START:  # type: ignore[attr-defined]
+                quote = tok.string.lstrip("rRbBuUfF")
+                if any(q[0] == quote[0] for q in quotes):
+                    return False
+                quotes.append(quote)
+                depths.append(0)
+            elif tok.type == tokenize.FSTRING_END:  # type: ignore[attr-defined]
+                quotes.pop()
+                depths.pop()
+            elif quotes and depths[-1] > 0:
+                if tok.type == tokenize.STRING:
+                    body = tok.string.lstrip("rRbBuUfF")
+                    if "\\" in tok.string or any(q[0] == body[0] for q in quotes):
+                        return False
+                elif tok.type == tokenize.COMMENT or "\\" in tok.string:
+                    return False
+                elif tok.type in (tokenize.NL, tokenize.NEWLINE) and len(quotes[-1]) == 1:
+                    return False
+            if quotes and tok.type == tokenize.OP and tok.string in "{}":
+                depths[-1] += 1 if tok.string == "{" else -1
+    except (tokenize.TokenError, SyntaxError):
+        return False
+    return True
+
+
 def parses(text: str) -> bool:
+    """The fast path's precondition: Python 3.11 parses ``text``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             ast.parse(text)
         except (SyntaxError, ValueError):
             return False
-    return True
+    return _no_pep701_fstrings(text)
 
 
 # name -> (source, fast path expected to answer?)
@@ -84,9 +137,8 @@ TRAPS: dict[str, tuple[str, bool]] = {
 }
 
 
-@needs_311
 @pytest.mark.parametrize("name", sorted(TRAPS))
-def test_traps(name: str) -> None:
+def test_traps(name: str, fast_path_on: None) -> None:
     text, answers = TRAPS[name]
     assert parses(text), name
     got = fast_split(text)
@@ -158,8 +210,7 @@ def _program(rng: random.Random) -> str:
     return "\n".join(lines) + rng.choice(["\n", ""])
 
 
-@needs_311
-def test_random_programs() -> None:
+def test_random_programs(fast_path_on: None) -> None:
     rng = random.Random(20261123)
     parsed = answered = 0
     for _ in range(6000):
@@ -182,8 +233,7 @@ def _stdlib_modules(n: int) -> list[Path]:
     return random.Random(7).sample(files, min(n, len(files)))
 
 
-@needs_311
-def test_stdlib_modules_equal_pygments() -> None:
+def test_stdlib_modules_equal_pygments(fast_path_on: None) -> None:
     answered = total = 0
     for path in _stdlib_modules(60):
         text = path.read_text(encoding="utf-8")
@@ -198,8 +248,7 @@ def test_stdlib_modules_equal_pygments() -> None:
     assert answered >= 0.9 * total > 0, (answered, total)
 
 
-@needs_311
-def test_document_uses_fast_path_and_falls_back(monkeypatch: Any) -> None:
+def test_document_uses_fast_path_and_falls_back(monkeypatch: Any, fast_path_on: None) -> None:
     """CodeDocument takes the fast path for parseable source and the full lexer otherwise;
     both give the Pygments split."""
     import opencoder_assets.core.signals.document as document
@@ -297,8 +346,7 @@ def test_lexfast_callbacks_equal_pygments(lang: str) -> None:
         assert split_code_comment(lexer, text, CT) == ("".join(code), "".join(comment)), (lang, text[:80])
 
 
-@needs_311
-def test_hash_comments_from_split_equal_tokenize() -> None:
+def test_hash_comments_from_split_equal_tokenize(fast_path_on: None) -> None:
     """The ``#`` comments the fast split records are tokenize's COMMENT tokens."""
     from opencoder_assets.core.signals.code import _python_comments
 
@@ -313,3 +361,15 @@ def test_hash_comments_from_split_equal_tokenize() -> None:
         used += 1
         assert "".join(doc.python_hash_comments).replace("#", "") == _python_comments(text), path
     assert used >= 30
+
+
+def test_production_switch_follows_python_version() -> None:
+    """Unforced, the fast path answers exactly on Python < 3.12; on 3.12+ CodeDocument
+    falls back to the full lexer and still gives the Pygments split (and then leaves the
+    ``#`` comments to the tokenize scan)."""
+    assert FAST_PATH_AVAILABLE == (sys.version_info < (3, 12))
+    text = 'def f():\n    """doc"""\n    return 1  # one\n'
+    assert (fast_split(text) is not None) == FAST_PATH_AVAILABLE
+    doc = CodeDocument(text, program_lang="python", doc_type="code")
+    assert (doc.code_content, doc.comment_content) == pygments_split(text)
+    assert (doc.python_hash_comments is not None) == FAST_PATH_AVAILABLE

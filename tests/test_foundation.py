@@ -238,8 +238,14 @@ def test_parallel_partition_runs_multiprocess_executor(tmp_path):
     copy_into(repos / "cpy", stdlib_files(30))
     copy_into(repos / "cpy", sorted(INCLUDE.glob("*.h"))[:20], "Include/")
     (repos / "web").mkdir(parents=True)
-    for i, f in enumerate(sorted(Path("/usr/share/doc").rglob("*.html"))[:5]):
-        (repos / "web" / f"p{i}.html").write_bytes(f.read_bytes())
+    # real HTML nobody here wrote, on any machine: pydoc's rendering of five stdlib modules
+    import importlib
+    import pydoc
+
+    for name in ("json", "heapq", "bisect", "textwrap", "shlex"):
+        module = importlib.import_module(name)
+        page = pydoc.HTMLDoc().page(f"Python: module {name}", pydoc.HTMLDoc().docmodule(module))
+        (repos / "web" / f"{name}.html").write_text(page, encoding="utf-8")
     (data / "default_corpus" / "manifest.json").write_text(json.dumps({"repos": [{"name": "cpy", "stars": 1}]}))
     env = {**os.environ, "OPENCODER_DATA": str(data), "DAGSTER_HOME": str(tmp_path / "home")}
     (tmp_path / "home").mkdir()
@@ -265,5 +271,7 @@ def test_parallel_partition_runs_multiprocess_executor(tmp_path):
 
     metrics = MetricsStore(db_path=str(data / "metrics.duckdb"))
     parts = {r[0] for r in metrics.query("SELECT DISTINCT partition FROM step_runs")}
-    assert {"python", "c"} <= parts
+    assert {"python", "c", "html"} <= parts
+    raw = dict(metrics.query("SELECT partition, input_count FROM latest_step_runs WHERE step = 'raw_code'"))
+    assert raw == {"python": 30, "c": 20, "html": 5}, raw  # every partition really read its files
     _assert_accounting(metrics)

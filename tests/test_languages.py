@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
@@ -19,20 +18,7 @@ from opencoder_assets.core.languages import (
     load_table,
     partition_for,
 )
-
-
-def _find_reference() -> Path | None:
-    for cand in (
-        Path(__file__).resolve().parents[2] / "shared" / "reference",
-        Path("/work/shared/reference"),
-    ):
-        if cand.is_dir():
-            return cand
-    return None
-
-
-REF = _find_reference()
-needs_ref = pytest.mark.skipif(REF is None, reason="shared/reference not available")
+from tests.conftest import REFERENCE_DATA
 
 
 def test_table_size() -> None:
@@ -184,11 +170,9 @@ def test_windows_paths_and_case() -> None:
     assert detect_language("x.HTML").name == "html"
 
 
-@needs_ref
 def test_reference_files() -> None:
-    assert REF is not None
-    files = json.loads((REF / "opc_test_data" / "reference_signals.json").read_text())["files"]
-    raw = sorted(p for p in (REF / "opc_test_data" / "raw_code").glob("*/*") if p.is_file())
+    files = json.loads((REFERENCE_DATA / "reference_signals.json").read_text())["files"]
+    raw = sorted(p for p in (REFERENCE_DATA / "raw_code").glob("*/*") if p.is_file())
     assert len(raw) == 120
     for p in raw:
         rel = f"{p.parent.name}/{p.name}"
@@ -197,10 +181,8 @@ def test_reference_files() -> None:
         assert (info.name, info.doc_type) == (exp["program_lang"], exp["doc_type"]), rel
 
 
-@needs_ref
 def test_appendix_e_names_and_doc_types() -> None:
-    assert REF is not None
-    md = (REF / "opencoder_recipe.md").read_text()
+    md = (REFERENCE_DATA / "program_languages.md").read_text(encoding="utf-8")
     app = md[md.index("## Appendix E") :]
     langs = load_table()["languages"]
     missing = []

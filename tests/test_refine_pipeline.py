@@ -7,12 +7,13 @@ import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 from dagster import materialize
 
+from opencoder_assets.core.filtering import apply_filters, compute_signals
 from opencoder_assets.core.steps import sample_keep
+from opencoder_assets.core.transform import transform_document
 from opencoder_assets.definitions import code_assets, code_checks
-from tests.conftest import REFERENCE, copy_into, stdlib_files
+from tests.conftest import REFERENCE_DATA, copy_into, stdlib_files
 
 PARTITIONED = [a for a in code_assets if a.partitions_def is not None]
 SOURCE_INDEX = [a for a in code_assets if a.partitions_def is None]
@@ -25,12 +26,11 @@ def run_pipeline(resources, partition: str, run_config: dict | None = None, with
     return result
 
 
-@pytest.mark.skipif(REFERENCE is None, reason="shared/reference not found next to the repo")
 def test_reference_decisions_through_the_asset_graph(tmp_path, pipeline_resources):
     """The 120 reference files, transformation off, strict random mode: the asset graph
     reproduces the reference filter's keep/drop decision for every file that reaches the filter."""
-    raw = REFERENCE / "opc_test_data" / "raw_code"
-    expected = json.loads((REFERENCE / "opc_test_data" / "reference_signals.json").read_text())["files"]
+    raw = REFERENCE_DATA / "raw_code"
+    expected = json.loads((REFERENCE_DATA / "reference_signals.json").read_text())["files"]
     repos = tmp_path / "repos"
     shutil.copytree(raw, repos)
     res = pipeline_resources([repos], None)
@@ -62,6 +62,21 @@ def test_reference_decisions_through_the_asset_graph(tmp_path, pipeline_resource
     assert len(filtered) + len(removed_before) == 120
 
 
+def _kept_body(header: str, pii: str) -> str:
+    """A real stdlib module that, with ``header`` and ``pii`` around it, passes the filter even in
+    strict random mode once transformed: the final corpus is then guaranteed to hold the file, so
+    the end-to-end test can check its header is gone and its e-mail redacted."""
+    for path in stdlib_files(30, start=60):
+        body = path.read_text()
+        text = transform_document(header + body + pii, "python").text
+        signals = compute_signals(text, program_lang="python", doc_type="code", ext="py", filename="licensed.py",
+                                  size_bytes=len(text.encode()))
+        if apply_filters(signals, program_lang="python", doc_type="code", lang="en", file_id="licensed.py",
+                         random_mode="strict").keep:
+            return body
+    raise AssertionError("no stdlib module among 30 passes the python filter: cannot build licensed.py")
+
+
 def _corpus(tmp_path: Path) -> tuple[Path, Path]:
     repos = tmp_path / "repos"
     files = stdlib_files(40, start=10)
@@ -76,9 +91,8 @@ def _corpus(tmp_path: Path) -> tuple[Path, Path]:
         (repos / "fork" / f.name).write_text("".join(lines))
     header = ("# Copyright (c) 2015 Example Corp.\n# Licensed under the Apache License, Version 2.0 "
               "(the \"License\");\n# you may not use this file except in compliance with the License.\n\n")
-    body = stdlib_files(1, start=60)[0].read_text()
     pii = '\nADMIN_EMAIL = "jane.doe@corp-mail.net"\nSERVER = "93.184.216.34"\n'
-    (repos / "upstream" / "licensed.py").write_text(header + body + pii)
+    (repos / "upstream" / "licensed.py").write_text(header + _kept_body(header, pii) + pii)
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"repos": [
         {"name": "upstream", "stars": 100, "commit_time": "2023-01-01T00:00:00Z"},
@@ -106,8 +120,10 @@ def test_full_pipeline_records_every_stage(tmp_path, pipeline_resources):
     assert edits and edits[0][0] > 0 and edits[0][1] == 1 and edits[0][2] == 1
     final = pq.read_table(res["storage"].shards("refinecode_code", "python")).to_pylist()
     licensed = [r for r in final if r["path"] == "licensed.py"]
-    if licensed:  # it may be filtered, but if kept it must be clean
-        assert "<EMAIL>" in licensed[0]["content"] and "Licensed under" not in licensed[0]["content"]
+    assert len(licensed) == 1, "licensed.py (chosen to pass the filter) is missing from the final corpus"
+    content = licensed[0]["content"]
+    assert "<EMAIL>" in content and "jane.doe@corp-mail.net" not in content
+    assert "Licensed under" not in content and "Copyright (c) 2015 Example Corp." not in content
     # signals: all stored and queryable by name in DuckDB
     n_words = metrics.query("SELECT count(*) FROM quality_signals WHERE partition='python' "
                             "AND signals['qsc_code_num_words'] IS NOT NULL")[0][0]

@@ -14,17 +14,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from distributed import Client, LocalCluster  # a hard dependency (dask[distributed]): never skipped
 
-from tests.conftest import INCLUDE, copy_into, stdlib_files
-
-distributed = pytest.importorskip("distributed", reason="dask[distributed] not installed")
-
-from opencoder_assets.core.distributed_dedup import (  # noqa: E402
+from opencoder_assets.core.distributed_dedup import (
     compute_band_hashes_distributed,
     find_clusters_distributed,
     run_fuzzy_dedup_distributed,
 )
-from opencoder_assets.core.fuzzy_dedup import FuzzyDedupParams, compute_band_hashes, find_clusters  # noqa: E402
+from opencoder_assets.core.fuzzy_dedup import FuzzyDedupParams, compute_band_hashes, find_clusters
+from tests.conftest import INCLUDE, copy_into, stdlib_files
 
 UTC = dt.timezone.utc
 
@@ -67,8 +65,6 @@ def shards(tmp_path_factory) -> list[str]:
 
 @pytest.fixture(scope="module")
 def client():
-    from distributed import Client, LocalCluster
-
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as c:
         yield c

@@ -1,8 +1,10 @@
 """Web recall: readers, domains, URL patterns, the classifier on real text, the assets and the sensor.
 
-Real text: Debian documentation packages (fetched with ``apt-get download`` into a cache dir by
-``tests/web_recall_corpus.py``) and the README/license texts of the installed PyPI packages. If apt
-cannot reach a mirror the real-text tests are skipped with the reason; everything else still runs.
+Real text (``tests/web_recall_corpus.py``), never downloaded: code-related pages from what the
+project's dependencies install (Python language reference, pydoc pages of stdlib modules, PyPI
+READMEs, numpy/pandas API docs) and not-code pages (PyPI license texts plus a small vendored set:
+fortune cookies, Project Gutenberg books, GNOME desktop help).  Held-out sources (numpy/pandas
+docs vs GNOME help) are never trained on.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from opencoder_assets.core import web_recall as wr
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import web_recall_corpus as corpus_mod  # noqa: E402
 
-TRAIN_CODE = ["python-docs", "nodejs-docs", "git-docs", "pypi-readmes"]
-TRAIN_OTHER = ["gimp-help", "gnome-help", "fortunes", "pypi-licenses"]
-HELDOUT_CODE = ["postgresql-docs", "sqlite-docs"]
-HELDOUT_OTHER = ["libreoffice-help"]
+TRAIN_CODE = ["python-reference", "stdlib-pydoc", "pypi-readmes"]
+TRAIN_OTHER = ["fortunes", "gutenberg", "pypi-licenses"]
+HELDOUT_CODE = ["numpy-docs", "pandas-docs"]
+#: desktop help: technical-sounding prose about apps and settings, the hard negative
+HELDOUT_OTHER = ["gnome-help"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -38,10 +41,7 @@ HELDOUT_OTHER = ["libreoffice-help"]
 
 @pytest.fixture(scope="session")
 def corpus() -> dict[str, list[dict]]:
-    try:
-        return corpus_mod.load_corpus()
-    except corpus_mod.CorpusUnavailable as exc:
-        pytest.skip(f"real-text corpus unavailable (apt unreachable?): {exc}")
+    return corpus_mod.load_corpus()
 
 
 def _texts(corpus: dict, names: list[str]) -> list[str]:
@@ -181,11 +181,10 @@ def test_readers_all_formats_and_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "x.csv").write_text("a")
     with pytest.raises(wr.PageReadError, match="x.csv: unsupported"):
         list(wr.iter_page_rows(tmp_path / "x.csv"))
-    (tmp_path / "trunc.warc.gz").write_bytes((tmp_path / "s.warc.gz").read_bytes()[:-40])
-    try:
-        list(wr.iter_page_rows(tmp_path / "trunc.warc.gz"))
-    except wr.PageReadError as exc:
-        assert "trunc.warc.gz" in str(exc)
+    for cut in (40, 100):  # the last record's body cut short / cut before its HTTP body
+        (tmp_path / "trunc.warc.gz").write_bytes((tmp_path / "s.warc.gz").read_bytes()[:-cut])
+        with pytest.raises(wr.PageReadError, match=r"trunc\.warc\.gz: WARC record #2 .*truncated"):
+            list(wr.iter_page_rows(tmp_path / "trunc.warc.gz"))
 
 
 def test_seed_file_errors_name_the_row(tmp_path: Path) -> None:
@@ -226,13 +225,13 @@ def test_classifier_beats_keyword_baseline_on_heldout_sources(corpus: dict, trai
 
 
 def test_training_is_deterministic(corpus: dict) -> None:
-    pos, neg = _texts(corpus, ["nodejs-docs"]), _texts(corpus, ["fortunes"])[:80]
+    pos, neg = _texts(corpus, ["python-reference"]), _texts(corpus, ["fortunes"])[:80]
     texts, labels = pos + neg, ["code"] * len(pos) + ["other"] * len(neg)
     bpe, ft = wr.BpeParams(vocab_size=2000, max_chars=2000), wr.FastTextParams(epoch=3)
     a = wr.fit_classifier(texts, labels, bpe, ft)
     b = wr.fit_classifier(texts, labels, bpe, ft)
     assert a.tokenizer.to_str() == b.tokenizer.to_str()
-    probe = _texts(corpus, ["sqlite-docs"])[:50]
+    probe = _texts(corpus, ["numpy-docs"])[:50]
     assert np.array_equal(a.score(probe), b.score(probe))
 
 
@@ -295,10 +294,13 @@ def test_domain_discovery_on_synthetic_crawl(corpus: dict, trained: wr.CodeWebCl
 
 
 def _write_crawl(corpus: dict, crawl: Path) -> None:
-    """Three shards (Parquet, WARC, WET) of real pages under made-up domains."""
-    code = _texts(corpus, HELDOUT_CODE)
+    """Three shards (Parquet, WARC, WET) of real pages under made-up domains.  The code pages are
+    stdlib pydoc pages the seed file does not contain (it takes the first 80): round 1 trains on
+    80 seeds per source plus random crawl pages as negatives, too little to generalise to the
+    held-out numpy/pandas docs (that is test_classifier_beats_keyword_baseline_on_heldout_sources)."""
+    code = _texts(corpus, ["stdlib-pydoc"])[80:]
     other = _texts(corpus, HELDOUT_OTHER) + _texts(corpus, ["fortunes"])
-    known = _texts(corpus, ["python-docs"])
+    known = _texts(corpus, ["python-reference"])
     crawl.mkdir(parents=True)
     rows = []
     rows += [(f"https://docs.pylib.example/lib/{i}", known[i]) for i in range(30)]
@@ -332,8 +334,8 @@ def test_assets_end_to_end_and_sensor(corpus: dict, tmp_path: Path) -> None:
     _write_crawl(corpus, crawl)
     seed_file = tmp_path / "seeds.jsonl"
     with open(seed_file, "w") as fh:
-        for name in ("nodejs-docs", "git-docs", "gimp-help", "gnome-help", "pypi-licenses"):
-            for p in corpus[name][:40]:
+        for name in ("stdlib-pydoc", "pypi-readmes", "gutenberg", "pypi-licenses"):
+            for p in corpus[name][:80]:
                 fh.write(json.dumps({"text": p["text"], "label": corpus_mod.SOURCE_LABELS[name], "group": name}) + "\n")
     patterns = tmp_path / "url_patterns.txt"
     patterns.write_text("%pgforum.example/questions%\n-%pgforum.example/users%\n%nowhere.example/x%\n")
@@ -380,10 +382,13 @@ def test_assets_end_to_end_and_sensor(corpus: dict, tmp_path: Path) -> None:
 
     # round 1 seeds: seed file + known domain pages (+ crawl negatives)
     m1 = meta("round_1/web_seed_corpus")
-    assert m1["positives"].value >= 30 + 80
+    assert m1["positives"].value >= 30 + 160
     clf1 = meta("round_1/code_web_classifier")
     print("\nround-1 held-out:", clf1["heldout_groups"].value, clf1["heldout_vs_baseline"].value)
-    assert 0.0 <= clf1["heldout_f1"].value <= 1.0
+    # held-out groups (seeded split): 110 code pages of 214, so calling everything code scores
+    # F1 0.68; the keyword baseline scores 0.68 too; the model measured 0.74-0.76
+    assert clf1["heldout_f1"].value > clf1["baseline_f1"].value
+    assert clf1["heldout_f1"].value >= 0.70
     d1 = meta("round_1/code_domains")
     d2 = meta("round_2/code_domains")
     assert "per_round_growth" in d2 and "| 2 |" in d2["per_round_growth"].value
@@ -411,8 +416,14 @@ def test_assets_end_to_end_and_sensor(corpus: dict, tmp_path: Path) -> None:
     dropped = metrics.query("SELECT reason, count(*) FROM file_decisions WHERE step='web_pages' "
                             "AND decision='dropped' GROUP BY 1 ORDER BY 1")
     assert dropped == [("empty_text", 1), ("no_url", 1)]
-    detail = metrics.query("SELECT detail FROM file_decisions WHERE step='recalled_web_pages' LIMIT 1")[0][0]
-    assert 0.0 <= float(detail) <= 1.0
+    # the detail of every recall decision is the page's score, and it decides: kept iff > 0.5
+    decisions = metrics.query("SELECT decision, reason, detail FROM file_decisions WHERE step='recalled_web_pages' "
+                              "AND partition='round_2'")
+    kept_scores = [float(d) for dec, _, d in decisions if dec == "kept"]
+    dropped = [(r, float(d)) for dec, r, d in decisions if dec == "dropped"]
+    assert len(kept_scores) + len(dropped) == 310 and len(kept_scores) >= 30 + 25  # known domain + pgforum
+    assert all(0.5 <= s <= 1.0 for s in kept_scores), kept_scores
+    assert all(r == "below_threshold" and 0.0 <= s <= 0.5 for r, s in dropped), dropped[:5]
 
 
 def test_run_recall_loop_in_memory(corpus: dict) -> None:
@@ -421,7 +432,7 @@ def test_run_recall_loop_in_memory(corpus: dict) -> None:
     seeds = pa.Table.from_pylist(
         [{"page_id": f"s{n}{i}", "url": "", "domain": "", "text": p["text"], "label": corpus_mod.SOURCE_LABELS[n],
           "source": "seed_file", "group": n}
-         for n in ("python-docs", "nodejs-docs", "git-docs", "gimp-help", "gnome-help", "pypi-licenses")
+         for n in ("python-reference", "stdlib-pydoc", "pypi-readmes", "fortunes", "gutenberg", "pypi-licenses")
          for i, p in enumerate(corpus[n][:60])],
         schema=wr.SEED_SCHEMA)
     pats = wr.parse_url_patterns("%pgtips.example/p/%\n")

@@ -1,10 +1,13 @@
 """A real-text corpus nobody on this project wrote, for the web-recall tests and benchmark.
 
-Why these sources: Debian ships HTML/Mallard documentation that is unambiguously code-related
-(Python, Node.js, PostgreSQL, Git, SQLite manuals) or unambiguously not (GIMP, LibreOffice and
-GNOME desktop help, fortune-cookie prose), and every PyPI package ships prose (licenses) and a
-README (its METADATA description, code-related). ``apt-get download`` fetches the .debs as a
-normal user would (no install, no root needed for ``dpkg-deb -x``); extracted text is cached.
+Nothing is downloaded at test time.  Code-related pages come from what the project's own
+dependencies install: the Python language reference shipped in the stdlib (``pydoc_data``),
+pydoc's HTML rendering of stdlib modules, the README (METADATA description) of every
+installed PyPI distribution, and the numpy/pandas API docstrings.  Not-code pages are the
+installed distributions' license texts plus a small vendored set
+(``tests/data/web_recall/not_code_pages.json.gz``: BSD fortune cookies, GNOME desktop help,
+four public-domain Project Gutenberg books; origin and licenses in its README), which
+:func:`build_vendored_pages` rebuilt from the upstream files.
 
 Boilerplate: FineWeb-style text is main-content only, so navigation lines repeated across a doc
 set are stripped (``strip_repeated_lines``) before pages are used, as a crawl's text extraction
@@ -16,123 +19,99 @@ from __future__ import annotations
 import collections
 import email
 import glob
+import gzip
 import hashlib
+import importlib
+import inspect
 import json
 import os
 import random
 import re
-import shutil
-import subprocess
+import sys
 import sysconfig
-from dataclasses import dataclass
+import warnings
 from pathlib import Path
 
 from opencoder_assets.core.web_recall import CODE_LABEL, OTHER_LABEL, html_to_text
 
-CACHE = Path(os.environ.get("OPENCODER_TEST_CACHE", Path.home() / ".cache" / "opencoder-assets")) / "debdocs"
-CORPUS_VERSION = "v4"
+VENDORED = Path(__file__).resolve().parent / "data" / "web_recall" / "not_code_pages.json.gz"
 PAGES_PER_SOURCE = 250
+MIN_CHARS = 300
+
+#: source -> label.  Held-out sources (see tests/test_web_recall.py) are never trained on.
+SOURCE_LABELS = {
+    "python-reference": CODE_LABEL,  # stdlib pydoc_data: the language reference topics
+    "stdlib-pydoc": CODE_LABEL,  # pydoc HTML of stdlib modules
+    "pypi-readmes": CODE_LABEL,  # METADATA descriptions of installed distributions
+    "numpy-docs": CODE_LABEL,  # numpy API docstrings (numpydoc, with examples)
+    "pandas-docs": CODE_LABEL,  # pandas DataFrame/Series method docstrings
+    "pypi-licenses": OTHER_LABEL,  # LICENSE/COPYING/NOTICE files of installed distributions
+    "fortunes": OTHER_LABEL,  # vendored: fortune-mod cookie files (quotes, jokes, poems)
+    "gutenberg": OTHER_LABEL,  # vendored: four public-domain books
+    "gnome-help": OTHER_LABEL,  # vendored: GNOME desktop user help (technical-ish, not code)
+}
+
+#: stdlib modules whose import has side effects (a browser, a window, printing) or that are
+#: not meant to be imported on their own
+_SKIP_MODULES = {"antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo", "ensurepip", "__phello__",
+                 "__hello__", "pydoc_data", "lib2to3", "test"}
 
 
-@dataclass(frozen=True)
-class DebSource:
-    name: str
-    package: str
-    label: str
-    include: str  # regex on the extracted path
-    exclude: str | None = None
+# ------------------------------------------------------------------ code (installed packages)
+def _python_reference_pages() -> list[dict]:
+    from pydoc_data.topics import topics
+
+    return [{"path": f"pydoc_data/topics/{name}", "text": text} for name, text in sorted(topics.items())]
 
 
-# LibreOffice's Basic/ScriptForge and Base (SQL) chapters, GIMP's Script-Fu pages and GNOME's
-# admin guide are programming documentation, so they are excluded from the not-code sets.
-DEB_SOURCES = [
-    DebSource("python-docs", "python3.11-doc", CODE_LABEL, r"/usr/share/doc/python3\.11/html/.*\.html$"),
-    DebSource("nodejs-docs", "nodejs-doc", CODE_LABEL, r"/api/.*\.html$"),
-    DebSource("postgresql-docs", "postgresql-doc-15", CODE_LABEL, r"\.html$"),
-    DebSource("git-docs", "git-doc", CODE_LABEL, r"\.html$"),
-    DebSource("sqlite-docs", "sqlite3-doc", CODE_LABEL, r"\.html$"),
-    DebSource("gimp-help", "gimp-help-en", OTHER_LABEL, r"/en/.*\.html$", r"script-fu|plug-in-|python"),
-    DebSource("libreoffice-help", "libreoffice-help-en-us", OTHER_LABEL, r"/en-US/text/.*\.html$",
-              r"/text/(sbasic|sdatabase|smath)/|/scalc/01/(func_|04060)|scriptforge|python|macro"),
-    DebSource("gnome-help", "gnome-user-docs", OTHER_LABEL, r"/help/C/gnome-help/.*\.page$"),
-    DebSource("fortunes", "fortunes", OTHER_LABEL,
-              r"/fortunes/(art|education|food|humorists|kids|law|literature|love|medicine|men-women|"
-              r"miscellaneous|news|people|pets|platitudes|politics|riddles|science|songs-poems|sports|wisdom|work)$"),
-]
+def _stdlib_pydoc_pages() -> list[dict]:
+    """pydoc's HTML page of every importable public stdlib module, reduced to text."""
+    import pydoc
 
-SOURCE_LABELS = {s.name: s.label for s in DEB_SOURCES} | {"pypi-readmes": CODE_LABEL, "pypi-licenses": OTHER_LABEL}
-
-
-class CorpusUnavailable(RuntimeError):
-    """apt could not fetch the documentation packages (offline machine)."""
-
-
-def _apt_download(packages: list[str], dest: Path) -> None:
-    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
-        raise CorpusUnavailable("apt-get/dpkg-deb not available")
-    dest.mkdir(parents=True, exist_ok=True)
-
-    def attempt() -> subprocess.CompletedProcess:
-        return subprocess.run(["apt-get", "download", *packages], cwd=dest, capture_output=True, text=True,
-                              timeout=600)
-
-    res = attempt()
-    if res.returncode != 0 and os.geteuid() == 0:
-        subprocess.run(["apt-get", "update"], capture_output=True, timeout=600)
-        res = attempt()
-    if res.returncode != 0:
-        raise CorpusUnavailable(f"apt-get download {' '.join(packages)} failed: {res.stderr.strip()[-500:]}")
-
-
-def _deb_for(package: str) -> Path | None:
-    hits = sorted(CACHE.glob(f"{package}_*.deb"))
-    return hits[-1] if hits else None
-
-
-def ensure_extracted() -> Path:
-    """Download (once) and extract every .deb into ``CACHE/x/<package>``."""
-    missing = [s.package for s in DEB_SOURCES if _deb_for(s.package) is None]
-    if missing:
-        _apt_download(missing, CACHE)
-    for s in DEB_SOURCES:
-        out = CACHE / "x" / s.package
-        marker = out / ".extracted"
-        if not marker.exists():
-            deb = _deb_for(s.package)
-            if deb is None:
-                raise CorpusUnavailable(f"{s.package}: .deb missing after download")
-            shutil.rmtree(out, ignore_errors=True)
-            out.mkdir(parents=True)
-            subprocess.run(["dpkg-deb", "-x", str(deb), str(out)], check=True, timeout=600)
-            marker.write_text(deb.name)
-    return CACHE / "x"
-
-
-def _fortune_pages(path: Path, per_page: int = 12) -> list[str]:
-    items = [t.strip() for t in path.read_text(encoding="utf-8", errors="replace").split("\n%\n") if t.strip()]
-    return ["\n\n".join(items[i:i + per_page]) for i in range(0, len(items), per_page)]
-
-
-def _extract_source(s: DebSource, root: Path) -> list[dict]:
-    inc = re.compile(s.include)
-    exc = re.compile(s.exclude, re.I) if s.exclude else None
-    files = sorted(
-        p for p in (root / s.package).rglob("*")
-        if p.is_file() and inc.search(p.as_posix()) and not (exc and exc.search(p.as_posix()))
-    )
-    random.Random(f"corpus:{s.name}").shuffle(files)
-    pages: list[dict] = []
-    for f in files:
-        if len(pages) >= PAGES_PER_SOURCE:
-            break
-        rel = f.relative_to(root / s.package).as_posix()
-        if s.name == "fortunes":
-            for i, text in enumerate(_fortune_pages(f)):
-                pages.append({"path": f"{rel}#{i}", "text": text})
+    names = sorted(n for n in sys.stdlib_module_names if not n.startswith("_") and n not in _SKIP_MODULES)
+    pages = []
+    html = pydoc.HTMLDoc()
+    for name in names:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                module = importlib.import_module(name)
+                page = html.page(f"Python: module {name}", html.docmodule(module))
+        except Exception:  # noqa: BLE001 - platform-specific modules (winreg, msvcrt, ...)
             continue
-        text = html_to_text(f.read_text(encoding="utf-8", errors="replace"))
-        pages.append({"path": rel, "text": text})
-    return pages[:PAGES_PER_SOURCE * 2]
+        # pydoc spaces everything with &nbsp;: a crawler's text extraction would give spaces
+        pages.append({"path": f"pydoc/{name}.html", "text": html_to_text(page).replace("\xa0", " ")})
+    return pages
+
+
+def _docstring_pages(objects: list[tuple[str, object]], min_doc: int = 800) -> list[dict]:
+    pages = []
+    for qualname, obj in objects:
+        doc = inspect.getdoc(obj) or ""
+        if len(doc) < min_doc:
+            continue
+        try:
+            sig = str(inspect.signature(obj))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            sig = "(...)"
+        pages.append({"path": qualname, "text": f"{qualname}{sig}\n\n{doc}"})
+    return pages
+
+
+def _numpy_pages() -> list[dict]:
+    import numpy as np
+
+    objs = [(f"numpy.{n}", getattr(np, n)) for n in sorted(dir(np)) if not n.startswith("_")]
+    return _docstring_pages([(q, o) for q, o in objs if callable(o)])
+
+
+def _pandas_pages() -> list[dict]:
+    import pandas as pd
+
+    objs = []
+    for cls in (pd.DataFrame, pd.Series):
+        objs += [(f"pandas.{cls.__name__}.{n}", getattr(cls, n)) for n in sorted(dir(cls)) if not n.startswith("_")]
+    return _docstring_pages([(q, o) for q, o in objs if callable(o)])
 
 
 def _pypi_pages() -> dict[str, list[dict]]:
@@ -157,6 +136,55 @@ def _pypi_pages() -> dict[str, list[dict]]:
     return {"pypi-readmes": list(readmes.values()), "pypi-licenses": list(licenses.values())}
 
 
+# ------------------------------------------------------------------ vendored not-code pages
+FORTUNE_FILES = ("art", "education", "food", "humorists", "kids", "law", "literature", "love", "medicine",
+                 "men-women", "miscellaneous", "news", "people", "pets", "platitudes", "politics", "riddles",
+                 "science", "songs-poems", "sports", "wisdom", "work")
+
+
+def _fortune_pages(path: Path, per_page: int = 12) -> list[str]:
+    items = [t.strip() for t in path.read_text(encoding="utf-8", errors="replace").split("\n%\n") if t.strip()]
+    return ["\n\n".join(items[i:i + per_page]) for i in range(0, len(items), per_page)]
+
+
+def _book_pages(path: Path, size: int = 2000) -> list[str]:
+    """A Project Gutenberg plain-text book without the PG header/footer, in ~``size``-char pages
+    of whole paragraphs."""
+    text = path.read_text(encoding="latin-1").replace("\r\n", "\n")
+    start = re.search(r"\*\*\* ?START OF TH[EI]S? PROJECT GUTENBERG EBOOK[^\n]*\n", text)
+    end = re.search(r"\*\*\* ?END OF TH[EI]S? PROJECT GUTENBERG EBOOK", text)
+    body = text[start.end() if start else 0:end.start() if end else len(text)]
+    pages, cur = [], ""
+    for para in (p.strip() for p in body.split("\n\n")):
+        if para:
+            cur = f"{cur}\n\n{para}" if cur else para
+        if len(cur) >= size:
+            pages.append(cur)
+            cur = ""
+    return pages + ([cur] if cur else [])
+
+
+def build_vendored_pages(fortune_datfiles: Path, gnome_help_c: Path, books: list[Path], out: Path = VENDORED) -> None:
+    """Rebuild the vendored not-code pages from upstream checkouts (how the file was made;
+    never run by the tests).  ``books``: Project Gutenberg ``*.txt`` files."""
+    corpus: dict[str, list[dict]] = {"fortunes": [], "gnome-help": [], "gutenberg": []}
+    for name in FORTUNE_FILES:
+        corpus["fortunes"] += [{"path": f"datfiles/{name}#{i}", "text": t}
+                               for i, t in enumerate(_fortune_pages(fortune_datfiles / name))]
+    for f in sorted(gnome_help_c.glob("*.page")):
+        corpus["gnome-help"].append({"path": f"gnome-help/C/{f.name}",
+                                     "text": html_to_text(f.read_text(encoding="utf-8", errors="replace"))})
+    per_book = PAGES_PER_SOURCE // max(len(books), 1)
+    for book in books:
+        corpus["gutenberg"] += [{"path": f"{book.name}#{i}", "text": t}
+                                for i, t in enumerate(_book_pages(book)[:per_book])]
+    corpus = {name: _finish(name, pages) for name, pages in corpus.items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # mtime=0: the same input gives the same bytes
+    out.write_bytes(gzip.compress(json.dumps(corpus, ensure_ascii=False, sort_keys=True).encode(), mtime=0))
+
+
+# ------------------------------------------------------------------ the corpus
 def strip_repeated_lines(texts: list[str], min_share: float = 0.1) -> list[str]:
     """Drop lines that occur in >= ``min_share`` of a doc set's pages (menus, footers)."""
     counts: collections.Counter = collections.Counter()
@@ -166,30 +194,38 @@ def strip_repeated_lines(texts: list[str], min_share: float = 0.1) -> list[str]:
     return ["\n".join(ln for ln in t.split("\n") if ln.strip() and counts[ln.strip()] < limit) for t in texts]
 
 
-def load_corpus(min_chars: int = 300) -> dict[str, list[dict]]:
-    """{source: [{"path", "text"}]}; built once per machine, then read from the JSON cache."""
-    cache_file = CACHE / f"corpus-{CORPUS_VERSION}.json"
-    if cache_file.is_file():
-        return json.loads(cache_file.read_text(encoding="utf-8"))
-    root = ensure_extracted()
-    corpus: dict[str, list[dict]] = {}
-    for s in DEB_SOURCES:
-        pages = _extract_source(s, root)
-        stripped = strip_repeated_lines([p["text"] for p in pages])
-        corpus[s.name] = [
-            {"path": p["path"], "text": t} for p, t in zip(pages, stripped, strict=True) if len(t) >= min_chars
-        ][:PAGES_PER_SOURCE]
-    for name, pages in _pypi_pages().items():
-        corpus[name] = [p for p in pages if len(p["text"]) >= min_chars][:PAGES_PER_SOURCE]
-    tmp = cache_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(corpus), encoding="utf-8")
-    tmp.replace(cache_file)
-    shutil.rmtree(root, ignore_errors=True)  # ~350 MB of extracted files; the .debs (~90 MB) stay
-    return corpus
+def _finish(name: str, pages: list[dict]) -> list[dict]:
+    """Shuffle (seeded by source), strip repeated lines, drop short pages, cap the count."""
+    pages = list(pages)
+    random.Random(f"corpus:{name}").shuffle(pages)
+    stripped = strip_repeated_lines([p["text"] for p in pages])
+    return [{"path": p["path"], "text": t} for p, t in zip(pages, stripped, strict=True)
+            if len(t) >= MIN_CHARS][:PAGES_PER_SOURCE]
+
+
+_CORPUS: dict[str, list[dict]] | None = None
+
+
+def load_corpus() -> dict[str, list[dict]]:
+    """{source: [{"path", "text"}]} for every source of ``SOURCE_LABELS`` (built once per process)."""
+    global _CORPUS
+    if _CORPUS is None:
+        corpus = {
+            "python-reference": _finish("python-reference", _python_reference_pages()),
+            "stdlib-pydoc": _finish("stdlib-pydoc", _stdlib_pydoc_pages()),
+            "numpy-docs": _finish("numpy-docs", _numpy_pages()),
+            "pandas-docs": _finish("pandas-docs", _pandas_pages()),
+        }
+        corpus.update({name: _finish(name, pages) for name, pages in _pypi_pages().items()})
+        corpus.update(json.loads(gzip.decompress(VENDORED.read_bytes())))
+        missing = set(SOURCE_LABELS) - set(corpus)
+        assert not missing, f"{VENDORED}: sources {sorted(missing)} missing"
+        _CORPUS = corpus
+    return _CORPUS
 
 
 def all_site_packages_texts(limit: int = 2000) -> list[str]:
-    """Fallback real text (bench without apt): README/.rst/.txt/.md files of installed packages."""
+    """More real text for the benchmark: README/.rst/.txt/.md files of installed packages."""
     site = sysconfig.get_paths()["purelib"]
     out: list[str] = []
     for pattern in ("**/*.rst", "**/*.md", "**/METADATA", "**/LICENSE*"):
@@ -203,3 +239,6 @@ def all_site_packages_texts(limit: int = 2000) -> list[str]:
             if len(out) >= limit:
                 return out
     return out
+
+
+__all__ = ["SOURCE_LABELS", "all_site_packages_texts", "build_vendored_pages", "load_corpus"]

@@ -327,6 +327,9 @@ def _iter_warc(path: Path, wet: bool) -> Iterator[tuple[str | None, str | None]]
                 n += 1
                 url = rec.headers.get("WARC-Target-URI")
                 payload = rec.reader.read()
+                if len(payload) < rec.content_length:  # FastWARC stops quietly at a cut-off file
+                    raise PageReadError(f"{path}: WARC record #{n} ({url}): truncated, {len(payload)} of "
+                                        f"{rec.content_length} bytes")
                 if wet:
                     yield url, payload.decode("utf-8", errors="replace")
                     continue

@@ -181,10 +181,12 @@ def normalize_text(text: str) -> str:
     return text
 
 
-#: Characters that survive :func:`normalize_text` and are neither ``\w`` nor whitespace
-#: in ASCII text (BS, ESC, DEL); without them, ASCII normalized text is lowercase letters
-#: and digits separated by single spaces.
-_ASCII_NON_WORD_RE = re.compile("[\x08\x1b\x7f]")
+#: An ASCII character that is neither ``\w`` nor whitespace.  From ASCII input only BS,
+#: ESC and DEL survive :func:`normalize_text` (the table turns all punctuation into
+#: spaces), but NFKC runs last, so non-ASCII input can become ASCII text *with*
+#: punctuation (``…`` -> ``...``, ``‼`` -> ``!!``, ``⒈`` -> ``1.``): any of these characters
+#: in the normalized text means a space-separated piece may hold several tokens.
+_ASCII_NON_WORD_RE = re.compile(r"[^0-9A-Za-z_\s]")
 
 
 def normalized_wordpunct(norm: str) -> list[str]:
@@ -192,8 +194,9 @@ def normalized_wordpunct(norm: str) -> list[str]:
 
     After normalization whitespace is single spaces, so the word-punct tokens are the
     space-separated pieces, except that a piece mixing word and other characters splits
-    further.  A piece is a single token iff it is all ``\\w`` (``str.isalnum``, as ``_`` is
-    gone); in ASCII text that holds for every piece unless BS/ESC/DEL occur."""
+    further.  A piece is a single token iff it is all ``\\w`` (``str.isalnum``, or ``_``
+    that NFKC brought back); in ASCII text that holds for every piece unless a character
+    matching ``_ASCII_NON_WORD_RE`` occurs (BS/ESC/DEL, or punctuation made by NFKC)."""
     pieces = norm.split()
     if norm.isascii() and _ASCII_NON_WORD_RE.search(norm) is None:
         return pieces
