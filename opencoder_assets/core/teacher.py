@@ -621,6 +621,9 @@ class TeacherClient:
             chunks.append(chunk)
         if time.monotonic() >= deadline:  # the watchdog ended the body early
             raise _DeadlineExceeded("attempt deadline reached while reading the body")
+        if not truncate and response.length:  # read1 returns b"" at a premature EOF instead of raising
+            raise _AttemptFailed(f"HTTP {response.status}: body truncated: got {total} of "
+                                 f"{total + response.length} bytes (Content-Length)")
         data = b"".join(chunks)
         return data[:cap] if truncate else data
 
