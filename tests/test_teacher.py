@@ -200,6 +200,26 @@ def drip_headers(server: TeacherServer, interval: float = 0.2) -> Behaviour:
     return act
 
 
+def answer_normally(h: BaseHTTPRequestHandler, request: dict[str, Any]) -> None:
+    """The well-behaved answer of the fake model (``fake_model_answer``)."""
+    text = fake_model_answer(request["messages"])
+    body = completion_body(text)
+    body["model"] = request["model"]
+    body["usage"] = {"prompt_tokens": 10, "completion_tokens": len(text) // 4, "total_tokens": 0}
+    raw_reply(200, body)(h, request)
+
+
+def when_prompt_contains(needle: str, behaviour: Behaviour) -> Behaviour:
+    """Misbehave only for prompts containing ``needle``; answer the others normally."""
+    def act(h: BaseHTTPRequestHandler, request: dict[str, Any]) -> None:
+        if any(needle in m.get("content", "") for m in request["messages"]):
+            behaviour(h, request)
+        else:
+            answer_normally(h, request)
+
+    return act
+
+
 class TeacherServer:
     """``POST /v1/chat/completions`` on 127.0.0.1:<random port>, in a thread.
 
@@ -249,13 +269,7 @@ class TeacherServer:
                     return self._send(fail, {"error": {"message": "try later"}}, {"Retry-After": "0"})
                 if behaviour is not None:
                     return behaviour(self, request)
-                text = fake_model_answer(request["messages"])
-                self._send(200, {
-                    "id": "chatcmpl-test", "object": "chat.completion", "model": request["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": text}}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": len(text) // 4, "total_tokens": 0},
-                })
+                answer_normally(self, request)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
