@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 from dagster import ConfigurableResource
 
+from opencoder_assets.core.readonly_duckdb import connect_read_only
 from resources.storage import DEFAULT_DATA_ROOT
 
 DECISION_COLUMNS = (
@@ -63,10 +64,19 @@ class MetricsStore(ConfigurableResource):
         "OPENCODER_METRICS_DB", os.path.join(DEFAULT_DATA_ROOT, "metrics.duckdb")
     )
     lock_timeout_s: float = 600.0
+    read_only: bool = False  # inspection (lineage/why): no lock file, no DDL, no writes
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """An exclusive, schema-initialised connection; serialised across processes."""
+        """An exclusive, schema-initialised connection; serialised across processes.
+
+        With ``read_only``: a DuckDB ``read_only=True`` connection, no lock file and no DDL
+        (``core/readonly_duckdb.py``); every query path (``query``, ``query_df``) then reads only.
+        """
+        if self.read_only:
+            with connect_read_only(self.db_path, min(self.lock_timeout_s, 30.0)) as con:
+                yield con
+            return
         path = Path(self.db_path).resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         lock_path = path.with_name(path.name + ".lock")
