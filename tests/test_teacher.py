@@ -381,6 +381,10 @@ def test_rate_limit_token_bucket(server: TeacherServer, tmp_path: Path) -> None:
     assert time.monotonic() - start >= 0.45  # 600/min = one request per 0.1 s after the burst
     bucket = TokenBucket(60_000, burst=5)
     assert sum(bucket.acquire() for _ in range(5)) == 0.0
+    slow = TokenBucket(60, burst=1)  # one token per second
+    assert slow.acquire() == 0.0
+    assert slow.acquire(max_wait_s=0.2) is None  # would wait ~1 s: refuses instead (deadline-bound callers)
+    assert slow.acquire(max_wait_s=5) is not None
 
 
 def test_concurrent_clients_share_cache(server: TeacherServer, tmp_path: Path) -> None:

@@ -492,12 +492,13 @@ class TeacherClient:
         headers = {"Content-Type": "application/json", "Accept": "application/json", **self.extra_headers}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
+        self.bucket.acquire()  # the first token is our own throttling: the deadline starts after it
         start = time.monotonic()
         deadline = start + self.deadline_s
         last_error = "none"
         attempts = 0
         for attempt in range(self.max_retries + 1):
-            if self.bucket.acquire(max_wait_s=max(0.0, deadline - time.monotonic())) is None:
+            if attempt and self.bucket.acquire(max_wait_s=max(0.0, deadline - time.monotonic())) is None:
                 break  # no rate-limit token before the deadline
             attempts += 1
             self._count("requests")
