@@ -11,7 +11,8 @@ and the ids are stable across steps, so both questions are joins on ``file_id``:
   its transform edits.
 
 The SQL is in module constants, documented in docs/lineage.md. ``lineage_main(argv)`` is the
-``opencoder lineage`` command (also ``python -m opencoder_assets.lineage``).
+``opencoder lineage`` command (also ``python -m opencoder_assets.lineage``); it opens the store
+read-only (no lock file, no DDL: docs/security.md) and reports a missing or foreign database in one line.
 """
 
 from __future__ import annotations
@@ -21,11 +22,16 @@ import json
 import re
 import sys
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from opencoder_assets.core.duckdb_sql import sql_str
+from opencoder_assets.core.readonly_duckdb import MetricsStoreError
 from opencoder_assets.core.steps import STEP_NAMES
 from resources import MetricsStore
+from resources.storage import PublicationError
 
 #: Steps with per-file decisions, in pipeline order.
 STEP_ORDER = list(STEP_NAMES)
@@ -239,12 +245,21 @@ def lineage_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.target and not args.file_id:
         parser.error("give repo/path or --file-id")
-    store = MetricsStore(db_path=args.db) if args.db else MetricsStore()
-    ids = resolve_file_ids(store, args.target, args.file_id)
-    if not ids:
-        print(f"no file recorded for {args.target or args.file_id}", file=sys.stderr)
-        return 1
-    results = [where(store, fid) if args.question == "where" else inputs_of(store, fid) for fid in ids]
+    # Read-only: works on a copied/archived store in a read-only directory; never creates files.
+    store = MetricsStore(db_path=args.db, read_only=True) if args.db else MetricsStore(read_only=True)
+    try:
+        ids = resolve_file_ids(store, args.target, args.file_id)
+        if not ids:
+            print(f"no file recorded for {args.target or args.file_id}", file=sys.stderr)
+            return 1
+        results = [where(store, fid) if args.question == "where" else inputs_of(store, fid) for fid in ids]
+    except (MetricsStoreError, PublicationError) as exc:
+        print(f"opencoder lineage: error: {exc}", file=sys.stderr)
+        return 2
+    except duckdb.Error as exc:  # e.g. a DuckDB file that is not a metrics store (no file_decisions)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"opencoder lineage: error: metrics store {Path(store.db_path).resolve()}: {first}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps([asdict(r) for r in results], default=str, indent=2))
     else:

@@ -32,6 +32,7 @@ import duckdb
 import pyarrow as pa
 from dagster import ConfigurableResource
 
+from opencoder_assets.core.readonly_duckdb import NO_EXTENSIONS, MetricsStoreError, check_duckdb_file
 from resources.storage import DEFAULT_DATA_ROOT, MANIFEST, POINTER, PublicationError, current_version_dir
 
 STEP_RUN_SCHEMA = pa.schema([
@@ -117,31 +118,41 @@ class MetricsStore(ConfigurableResource):
     db_path: str = os.environ.get("OPENCODER_METRICS_DB", os.path.join(DEFAULT_DATA_ROOT, "metrics.duckdb"))
     corpus_root: str | None = None
     lock_timeout_s: float = 600.0
+    #: Inspection (lineage / why): the store must exist, and nothing is ever written.
+    read_only: bool = False
 
     def root(self) -> Path:
         return Path(self.corpus_root).resolve() if self.corpus_root else Path(self.db_path).resolve().parent / "corpus"
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read connection: in-memory DuckDB with the views, the store file attached read-only."""
-        con = duckdb.connect()
+        """A read connection: in-memory DuckDB with the views, the store file attached read-only.
+        Creates no file and takes no lock, so it works on a read-only or archived store."""
+        root = self.root()
+        db = Path(self.db_path).expanduser().absolute()
+        db_present = db.exists() or db.is_symlink()
+        if self.read_only and not db_present and not root.is_dir():
+            raise MetricsStoreError(f"metrics store {db} does not exist and there is no published data under {root} "
+                                    "(give --db PATH or set OPENCODER_METRICS_DB)")
+        path = check_duckdb_file(db) if db_present else None
+        if self.read_only and not root.is_dir():
+            raise MetricsStoreError(f"metrics store {db}: no published data under {root} (the corpus next to it)")
+        con = duckdb.connect(config=NO_EXTENSIONS)
         try:
-            _register_views(con, self.root())
-            path = Path(self.db_path).resolve()
+            _register_views(con, root)
             attached = False
-            if path.exists():
+            if path is not None:
                 deadline = time.monotonic() + self.lock_timeout_s
-                while True:
+                while not attached:
                     try:
                         con.execute(f"ATTACH {_q(str(path))} AS store (READ_ONLY)")
                         attached = True
-                        break
-                    except duckdb.IOException as exc:
-                        if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                            raise RuntimeError(f"metrics store {path}: {exc}") from exc
-                        time.sleep(0.05)
                     except duckdb.Error as exc:
-                        raise RuntimeError(f"metrics store {path} is not a readable DuckDB file: {exc}") from exc
+                        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                        if "lock" not in first.lower() or time.monotonic() > deadline:
+                            raise MetricsStoreError(f"metrics store {path} cannot be opened read-only: {first}"
+                                                    ) from None
+                        time.sleep(0.05)
             has_failures = attached and con.execute(
                 "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'store' AND table_name = 'run_failures'"
             ).fetchone()[0]
@@ -188,6 +199,8 @@ class MetricsStore(ConfigurableResource):
                 fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
 
     def record_failure(self, run_id: str, job_name: str, message: str) -> None:
+        if self.read_only:
+            raise MetricsStoreError(f"metrics store {self.db_path} is opened read-only; run failures are not recorded")
         with self._write() as con:
             con.execute("INSERT INTO run_failures VALUES (?, ?, now(), ?)", [run_id, job_name, message])
 

@@ -15,7 +15,7 @@ import pytest
 from dagster import materialize
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_teacher import TeacherServer  # noqa: E402
+from test_teacher import TeacherServer, raw_reply, when_prompt_contains  # noqa: E402
 
 from opencoder_assets.assets.annealing import (  # noqa: E402
     ANNEALING_ASSETS,
@@ -271,6 +271,84 @@ def test_full_run_against_teacher_server(env) -> None:
     assert again.success and server.count == before
     assert _meta(again, "synthetic_snippets")["teacher_cache_hits"] > 0
     assert _meta(again, "synthetic_snippets")["kept_files"] == snip["kept_files"]
+
+
+def _published(storage: CorpusStorage, metrics: MetricsStore, step: str) -> dict[str, Any]:
+    """Everything a run of ``step`` publishes: the CURRENT version, its rows, its metrics rows."""
+    base = storage.base_dir(step, None)
+    return {
+        "current": storage.current_dir(step, None),
+        "versions": sorted(p.name for p in base.iterdir()),
+        "rows": pq.read_table(storage.shards(step, None)).to_pylist(),
+        "decisions": metrics.query("SELECT * FROM file_decisions WHERE step = ? ORDER BY ALL", [step]),
+        "step_runs": metrics.query("SELECT run_id, input_count, kept, dropped FROM step_runs WHERE step = ? "
+                                   "ORDER BY ALL", [step]),
+    }
+
+
+def _failure_text(result: Any) -> str:
+    """All error messages (with causes) of the failed steps of a run."""
+    texts = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            err = event.step_failure_data.error
+            while err is not None:
+                texts.append(err.message)
+                err = err.cause
+    return "\n".join(texts)
+
+
+TEACHER_ASSETS = {
+    "synthetic_snippets": (synthetic_snippets, {"max_seeds": 20, "wall_time_s": 5.0, "cpu_time_s": 3}),
+    "code_textbooks": (code_textbooks, {"max_seeds": 20}),
+    "package_instruct": (package_instruct, {"packages": ["json", "graphlib"], "max_items_per_package": 4}),
+}
+
+
+def test_teacher_outage_keeps_previous_version(env) -> None:
+    """Teacher down: every teacher-using asset FAILS and its previous data + metrics rows stay as they were."""
+    server, res, tmp = env
+    storage: CorpusStorage = res["storage"]
+    metrics: MetricsStore = res["metrics"]
+    for lang in ("python", "java"):
+        assert materialize([algorithmic_corpus], partition_key=lang, resources=res).success
+
+    def run(name: str, cache: str, **teacher: Any) -> Any:
+        asset_def, cfg = TEACHER_ASSETS[name]
+        resources = {**res, "teacher": TeacherLLM(
+            base_url=server.base_url, model="tiny-coder", api_key_env="TEST_TEACHER_KEY",
+            cache_path=str(tmp / f"{cache}.sqlite"), requests_per_minute=60_000, concurrency=4, max_retries=2,
+            **teacher)}
+        return materialize([asset_def], resources=resources, raise_on_error=False,
+                           run_config={"ops": {name: {"config": cfg}}})
+
+    good = {}
+    for name in TEACHER_ASSETS:
+        assert run(name, "good").success, name
+        good[name] = _published(storage, metrics, name)
+        assert good[name]["rows"] and good[name]["decisions"], name
+
+    server.always = raw_reply(503, {"error": "overloaded"}, {"Retry-After": "0"})
+    for name in TEACHER_ASSETS:
+        before = server.count
+        result = run(name, f"down-{name}")
+        assert not result.success, name
+        assert server.count > before  # it really asked (fresh cache) and got 503s
+        text = _failure_text(result)
+        assert f"{name}: " in text and "failed at the teacher" in text and "max_teacher_error_share=0.5" in text
+        assert "HTTP 503" in text and server.base_url in text
+        assert _published(storage, metrics, name) == good[name], name  # data, version dirs, metrics: unchanged
+
+    # One seed of seven failing (14%) is tolerated and recorded; a stricter threshold refuses it.
+    server.always = when_prompt_contains("climbStairs", raw_reply(503, {"error": "no"}, {"Retry-After": "0"}))
+    partial = run("code_textbooks", "partial")
+    assert partial.success
+    assert metrics.query("SELECT count(*) FROM file_decisions WHERE step = 'code_textbooks' "
+                         "AND reason = 'teacher_error'")[0][0] == 1
+    published = _published(storage, metrics, "code_textbooks")
+    strict = run("code_textbooks", "strict", max_teacher_error_share=0.1)
+    assert not strict.success and "1/7 items (14%)" in _failure_text(strict)
+    assert _published(storage, metrics, "code_textbooks") == published
 
 
 def test_mixture_proportions_on_real_code() -> None:

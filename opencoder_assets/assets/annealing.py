@@ -196,6 +196,7 @@ def _run_seeds(
     try:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             results = list(pool.map(work, seeds))
+        client.check_outage(step, sum(d["reason"] == "teacher_error" for _, d in results), len(results))
         rows = [r for r, _ in results if r is not None]
         decisions = pa.Table.from_pylist([d for _, d in results], schema=DECISION_SCHEMA)
         kept = pa.Table.from_pylist(rows, schema=schema)

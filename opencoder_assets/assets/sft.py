@@ -156,6 +156,7 @@ def package_instruct(
     try:
         with ThreadPoolExecutor(max_workers=max(1, config.workers or teacher.concurrency)) as pool:
             results = list(pool.map(work, docs))
+        client.check_outage("package_instruct", sum(r[1] == "teacher_error" for r in results), len(results))
         rows, reasons, details = [], [], []
         seen: set[str] = set()
         for row, reason, detail in results:
