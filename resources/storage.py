@@ -108,6 +108,12 @@ def verify_file(path: Path) -> None:
                                 f"{entry['sha256'][:16]}… (corrupt or modified after publication)")
 
 
+def verify_if_published(path: Path) -> None:
+    """``verify_file`` for a file of a committed version; files being written have no manifest yet."""
+    if (Path(path).parent / MANIFEST).is_file():
+        verify_file(path)
+
+
 def current_version_dir(base: Path) -> Path:
     """Resolve and validate ``base/CURRENT``; ``FileNotFoundError`` if never published."""
     pointer = base / POINTER

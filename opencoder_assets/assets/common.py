@@ -21,7 +21,7 @@ from dagster import AssetCheckResult, AssetExecutionContext, BackfillPolicy, Mat
 from opencoder_assets.core.kernel import AccountingError
 from opencoder_assets.core.schema import CODE_SCHEMA, DECISION_SCHEMA
 from resources.metrics import MetricsStore
-from resources.storage import CorpusStorage, PartitionWriter
+from resources.storage import CorpusStorage, PartitionWriter, PublicationError, verify_if_published
 
 BatchFn = Callable[[pa.Table], tuple[pa.Table, pa.Table]]
 
@@ -83,10 +83,15 @@ def tally_decisions(decisions_path: Path) -> StepTally:
 def read_batches(paths: Iterable[Path], batch_rows: int, schema: pa.Schema = CODE_SCHEMA) -> Iterator[pa.Table]:
     """Stream Parquet shards as tables cast to ``schema`` (DuckDB writes string, we use large_string)."""
     for path in paths:
-        pf = pq.ParquetFile(path)
-        for batch in pf.iter_batches(batch_size=batch_rows):
-            table = pa.Table.from_batches([batch])
-            yield table.select(schema.names).cast(schema)
+        try:
+            verify_if_published(Path(path))
+            pf = pq.ParquetFile(path, page_checksum_verification=True)
+            batches = pf.iter_batches(batch_size=batch_rows)
+            for batch in batches:
+                table = pa.Table.from_batches([batch])
+                yield table.select(schema.names).cast(schema)
+        except (OSError, pa.ArrowException, PublicationError) as exc:
+            raise RuntimeError(f"{path}: {type(exc).__name__}: {exc}") from exc
 
 
 def reasons_markdown(tally: StepTally) -> str:

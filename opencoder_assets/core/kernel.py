@@ -392,6 +392,10 @@ def run_unit(task: UnitTask, unit: Unit) -> UnitSummary:
                 _write_stream(writers, out_dir / f"{name}-{unit.key}.parquet", table, sides[name], summary.files)
         if aligned is not None and offset != aligned.num_rows:
             raise StepFailed(f"{where}: {unit.aligned_path} has {aligned.num_rows} rows, input had {offset}")
+    except StepFailed:
+        raise
+    except Exception as exc:  # a read or write error: name the unit and its input file
+        raise StepFailed(f"{where}: {type(exc).__name__}: {exc}") from exc
     finally:
         for w in writers.values():
             w.close()
