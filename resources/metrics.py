@@ -12,6 +12,11 @@ the version's manifest (resources/storage.py). A query sees exactly the current 
   in-memory DuckDB; the database file (``db_path``) only holds the small ``run_failures`` table
   and is attached read-only for queries.
 
+Why not ``dagster_duckdb.DuckDBResource`` for the reads: it opens the database file itself,
+read-write, so every lineage query would take the file's write lock and need write access. The
+reads use an in-memory DuckDB instead; the one write path (``run_failures``) does go through
+``DuckDBResource`` (its connect retries while a reader holds the file).
+
 Views: ``step_runs`` / ``latest_step_runs`` (one row per current version), ``file_decisions``,
 ``drop_reasons`` and one view per side table a step published (``quality_signals``,
 ``dedup_clusters``, ``transform_edits``, …), each with ``step``, ``partition``, ``run_id`` first.
@@ -31,6 +36,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 from dagster import ConfigurableResource
+from dagster_duckdb import DuckDBResource
 
 from opencoder_assets.core.readonly_duckdb import NO_EXTENSIONS, MetricsStoreError, check_duckdb_file
 from resources.storage import DEFAULT_DATA_ROOT, MANIFEST, POINTER, PublicationError, current_version_dir
@@ -182,19 +188,10 @@ class MetricsStore(ConfigurableResource):
                         raise TimeoutError(f"metrics store {path} stayed locked for {self.lock_timeout_s}s") from None
                     time.sleep(0.05)
             try:
-                while True:
-                    try:
-                        con = duckdb.connect(str(path))
-                        break
-                    except duckdb.IOException as exc:  # a reader holds it attached; they are short
-                        if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                            raise
-                        time.sleep(0.05)
-                try:
+                # dagster-duckdb's resource: its connect retries while a reader holds the file briefly
+                with DuckDBResource(database=str(path), connection_config=NO_EXTENSIONS).get_connection() as con:
                     con.execute(_FAILURES_DDL)
                     yield con
-                finally:
-                    con.close()
             finally:
                 fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
 

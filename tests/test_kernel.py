@@ -434,3 +434,24 @@ def test_partitions_without_files_are_not_missing_work(tmp_path, pipeline_resour
         assert materialize(SOURCE_INDEX, resources=res, instance=instance).success
         recorded = [e for e in python.all_events if e.is_step_materialization]
         assert recorded and all(e.partition == "python" for e in recorded)
+
+
+def test_target_jaccard_derives_bands_and_rows_from_datasketch(repos, pipeline_resources):
+    """The launchpad's target Jaccard becomes bands x rows via datasketch's optimiser; a lower
+    threshold finds at least the near duplicates the paper's 16 x 128 finds."""
+    from datasketch.lsh import _optimal_param
+
+    res = pipeline_resources([repos], None, engine="inprocess")
+    assert materialize(SOURCE_INDEX, resources=res).success
+    upto = [a for a in PARTITIONED if a.key.to_user_string() in STEP_NAMES[:4]]
+    assert materialize(upto, resources=res, partition_key="python").success
+    paper = res["storage"].manifest("fuzzy_deduped_code", "python")["extra"]
+    fuzzy = [a for a in PARTITIONED if a.key.to_user_string() == "fuzzy_deduped_code"]
+    cfg = {"ops": {"fuzzy_deduped_code": {"config": {"target_jaccard": 0.7}}}}
+    assert materialize(fuzzy, resources=res, partition_key="python", run_config=cfg).success
+    derived = res["storage"].manifest("fuzzy_deduped_code", "python")["extra"]
+    b, r = _optimal_param(0.7, 2048, 0.5, 0.5)
+    assert (b, r) != (16, 128)
+    assert derived["bands_x_rows"] == f"{b} x {r} (from target_jaccard=0.7)"
+    assert derived["params"]["bands"] == b and derived["params"]["rows"] == r
+    assert derived["removed"] >= paper["removed"] >= 5

@@ -103,6 +103,8 @@ class FuzzyDedupParams:
     token_unit: str = "word"
     min_tokens: int = 0
     verify_jaccard: float | None = None
+    #: If set, bands x rows are derived for this Jaccard threshold (datasketch ``_optimal_param``).
+    target_jaccard: float | None = None
     workers: int = 1
     batch_rows: int = 2000
     memory_limit: str = "2GB"
@@ -122,6 +124,8 @@ class FuzzyDedupParams:
             raise ValueError(f"token_unit must be one of {sorted(TOKEN_UNITS)}, got {self.token_unit!r}")
         if self.min_tokens < 0:
             raise ValueError("min_tokens must be >= 0")
+        if self.target_jaccard is not None and not 0.0 < self.target_jaccard < 1.0:
+            raise ValueError("target_jaccard must be in (0, 1) or None")
         if self.verify_jaccard is not None and not 0.0 <= self.verify_jaccard <= 1.0:
             raise ValueError("verify_jaccard must be in [0, 1] or None")
         if not 0 <= self.seed < 2**32:

@@ -206,6 +206,20 @@ def _exact_dedup_dask(shards: list[Path], out: Path, client: Any) -> GlobalResul
 
 
 # --------------------------------------------------------------------------- fuzzy_deduped_code
+def derive_bands(params: FuzzyDedupParams) -> FuzzyDedupParams:
+    """With ``target_jaccard`` set, bands x rows come from datasketch's ``_optimal_param`` (the
+    split of ``num_perm`` that minimises equally weighted false-positive and false-negative
+    probability mass around the target), instead of the paper's fixed 16 x 128."""
+    if params.target_jaccard is None:
+        return params
+    from dataclasses import replace
+
+    from datasketch.lsh import _optimal_param
+
+    bands, rows = _optimal_param(params.target_jaccard, params.num_perm, 0.5, 0.5)
+    return replace(params, bands=int(bands), rows=int(rows))
+
+
 def _band_unit(params: FuzzyDedupParams, unit: Any) -> SignatureStats:
     return _process_unit(unit, params)
 
@@ -216,6 +230,7 @@ def fuzzy_dedup_global(shards: list[Path], work_dir: Path, params: FuzzyDedupPar
     clusters, docs/dedup.md). Survivors follow the same keep policy as exact dedup."""
     import time
 
+    params = derive_bands(params)
     work_dir.mkdir(parents=True, exist_ok=True)
     band_dir = work_dir / "bands"
     band_dir.mkdir(exist_ok=True)
@@ -257,6 +272,8 @@ def fuzzy_dedup_global(shards: list[Path], work_dir: Path, params: FuzzyDedupPar
              "cluster_size_histogram": hist, "largest_clusters": largest[:10],
              "signature_cpu_seconds": round(sig.cpu_seconds, 3), "signature_wall_seconds": round(sig_wall, 3),
              "lsh_threshold": round(params.threshold, 4), "s_curve": s_curve_markdown(params),
+             "bands_x_rows": f"{params.bands} x {params.rows}"
+             + (f" (from target_jaccard={params.target_jaccard})" if params.target_jaccard is not None else ""),
              "params": params.__dict__.copy(),
              "cluster_engine": "dask" if client is not None and params.verify_jaccard is None else "duckdb"}
     return GlobalResult(verdicts, sides={"dedup_clusters": clusters}, stats=stats)
