@@ -52,3 +52,8 @@ class PipelineSettings(ConfigurableResource):
         if self.tokenizer_path:
             tokens.resolve_tokenizer_path(self.tokenizer_path)  # fail at start, naming the file
         tokens.configure(self.tokenizer_path)
+
+    def teardown_after_execution(self, context) -> None:
+        from opencoder_assets.core import tokens
+
+        tokens.configure(None)

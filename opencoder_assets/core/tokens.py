@@ -154,11 +154,11 @@ def duckdb_register(con, tokenizer: str | None = None, name: str = "oc_tokens") 
 
     info = tokenizer_info(tokenizer)
 
-    def udf(col: pa.Array) -> pa.Array:
+    def udf(col):  # pa.Array -> pa.Array (no annotations: DuckDB evaluates them)
         texts = col.to_pylist()
         counts = count_tokens([t or "" for t in texts], info.path)
         return pa.array([None if t is None else c for t, c in zip(texts, counts, strict=True)], pa.int64())
 
-    con.create_function(name, udf, [duckdb.typing.VARCHAR], duckdb.typing.BIGINT, type="arrow",
+    con.create_function(name, udf, [duckdb.sqltype("VARCHAR")], duckdb.sqltype("BIGINT"), type="arrow",
                         null_handling="special", side_effects=False)
     return info
