@@ -45,6 +45,7 @@ from opencoder_assets.core.kernel import (
     decisions_for,
     file_filter,
 )
+from opencoder_assets.core.langid import AUTO, TEXT_DOC_TYPES, document_language
 from opencoder_assets.core.preprocess import MAX_FILE_BYTES, preprocess_batch
 from opencoder_assets.core.schema import CODE_SCHEMA, DECISION_SCHEMA, RAW_SCHEMA
 from opencoder_assets.core.tokens import count_tokens, resolve_tokenizer_path, tokenizer_info
@@ -306,25 +307,30 @@ SIGNAL_SCHEMA = pa.schema([
     ("file_id", pa.string()), ("repo", pa.string()), ("path", pa.string()), ("language", pa.string()),
     ("doc_type", pa.string()), ("signals", pa.map_(pa.string(), pa.float64())),
     ("signal_errors", pa.map_(pa.string(), pa.string())),
+    # natural language the document's signals used (detected per text document under lang="auto")
+    ("lang", pa.string()),
 ])
 
 
 @dataclass(frozen=True)
 class SignalParams:
-    """``lang``: natural language of text documents for the natural-language signals."""
+    """``lang``: natural language of text documents for the natural-language signals; ``auto``
+    identifies it per document (core/langid.py; ``zh`` -> simplified Chinese + jieba words)."""
 
-    lang: str = "en"
+    lang: str = AUTO
 
 
-def signals_for_batch(batch: pa.Table, lang: str = "en") -> pa.Table:
+def signals_for_batch(batch: pa.Table, lang: str = AUTO) -> pa.Table:
     """All reference signals per file as a map column; failures go to ``signal_errors``."""
     d = batch.to_pydict()
     out: dict[str, list] = {name: [] for name in SIGNAL_SCHEMA.names}
     for i in range(batch.num_rows):
         path = d["path"][i]
+        doc_lang = document_language(lang, d["doc_type"][i], d["content"][i])
+        out["lang"].append(doc_lang)
         sig, errors = compute_signals_with_errors(
             d["content"][i], program_lang=d["language"][i], doc_type=d["doc_type"][i], ext=d["ext"][i] or "",
-            filename=path.rsplit("/", 1)[-1], size_bytes=int(d["size_bytes"][i] or 0), lang=lang,
+            filename=path.rsplit("/", 1)[-1], size_bytes=int(d["size_bytes"][i] or 0), lang=doc_lang or "en",
         )
         for key in ("file_id", "repo", "path", "language", "doc_type"):
             out[key].append(d[key][i])
@@ -353,7 +359,8 @@ class FilterParams:
     thresholds_path: str | None = None
     random_mode: Literal["seeded", "strict", "lenient"] = "seeded"
     seed: int = 0
-    lang: str = "en"
+    #: ``auto``: the ``zh``/``en`` table per text document from its identified language.
+    lang: str = AUTO
 
 
 @lru_cache(maxsize=8)
@@ -362,16 +369,19 @@ def _thresholds(path: str | None) -> FilterThresholds | None:
 
 
 def filter_verdict(row: dict[str, Any], params: FilterParams) -> tuple[bool, str | None, str]:
+    # the same deterministic identification quality_signals ran on the same (transformed) text
+    lang = document_language(params.lang, row["doc_type"], row["content"])
     decision = apply_filters(
-        dict(row["_signals"]), program_lang=row["language"], doc_type=row["doc_type"], lang=params.lang,
+        dict(row["_signals"]), program_lang=row["language"], doc_type=row["doc_type"], lang=lang or "en",
         file_id=row["file_id"], seed=params.seed, random_mode=params.random_mode,
         thresholds=_thresholds(params.thresholds_path),
     )
-    detail = f"config={decision.config}" + ("" if decision.keep else " hits=" + ",".join(decision.hits))
+    detail = (f"config={decision.config}" + (f" lang={lang}" if row["doc_type"] in TEXT_DOC_TYPES else "")
+              + ("" if decision.keep else " hits=" + ",".join(decision.hits)))
     return decision.keep, None if decision.keep else f"filter:{decision.hits[0]}", detail
 
 
-_filter_batch = file_filter(filter_verdict, columns=["file_id", "language", "doc_type", "_signals"])
+_filter_batch = file_filter(filter_verdict, columns=["file_id", "language", "doc_type", "content", "_signals"])
 
 
 def filter_code(batch: pa.Table, params: FilterParams) -> StepOutput:
