@@ -10,7 +10,12 @@ from dagster import materialize
 
 from opencoder_assets.core.filtering import compute_signals
 from opencoder_assets.core.langid import detect_language, document_language
-from opencoder_assets.core.signals.document import CodeDocument, jieba_words, normalize_text, wordpunct_tokenize
+from opencoder_assets.core.signals.document import (
+    CodeDocument,
+    jieba_words,
+    normalize_text,
+    wordpunct_tokenize,
+)
 from opencoder_assets.definitions import code_assets
 from tests.langid_corpus import chinese_docs, english_docs, other_docs
 
