@@ -40,3 +40,20 @@ class PipelineSettings(ConfigurableResource):
     duckdb_memory_limit: str = "2GB"
     #: Processes for CPU-heavy per-file steps (quality signals); output is identical for any value.
     cpu_workers: int = int(os.environ.get("OPENCODER_WORKERS", "1"))
+    #: HF ``tokenizer.json`` behind every token figure (funnel, sampling targets, annealing budgets);
+    #: None: ``$OPENCODER_TOKENIZER``, else the shipped stand-in (opencoder_assets/core/tokens.py).
+    tokenizer_path: str | None = None
+
+    def setup_for_execution(self, context) -> None:
+        """Make ``tokenizer_path`` the run's tokenizer; steps resolve it into their params in the
+        driver, so pool and Dask workers count with the same file."""
+        from opencoder_assets.core import tokens
+
+        if self.tokenizer_path:
+            tokens.resolve_tokenizer_path(self.tokenizer_path)  # fail at start, naming the file
+        tokens.configure(self.tokenizer_path)
+
+    def teardown_after_execution(self, context) -> None:
+        from opencoder_assets.core import tokens
+
+        tokens.configure(None)

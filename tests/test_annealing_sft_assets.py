@@ -249,6 +249,11 @@ def test_full_run_against_teacher_server(env) -> None:
     for r in rows.values():
         assert abs(r["actual_share"] - r["target_share"]) <= max_doc / total + 1e-9, r
     assert "| original |" in mix["token_table"]
+    # budgets count real tokens with the pipeline tokenizer (core/tokens.py), not a byte estimate
+    from opencoder_assets.core.tokens import count_tokens
+
+    assert anneal["tokens"].to_pylist() == count_tokens(anneal["text"].to_pylist())
+    assert "code_bpe" in mix["tokenizer"]
 
     # SFT stages + decontamination.
     s1, s2 = _meta(result, "sft_stage1"), _meta(result, "sft_stage2")

@@ -36,6 +36,7 @@ from opencoder_assets.core.duckdb_sql import sql_path_list, sql_str
 from opencoder_assets.core.sandbox import ISOLATION_MODES, Sandbox, SandboxLimits
 from opencoder_assets.core.schema import DECISION_SCHEMA
 from opencoder_assets.core.teacher import TeacherClient, TeacherError, extract_code_blocks
+from opencoder_assets.core.tokens import duckdb_register
 from opencoder_assets.partitions import language_partitions
 from resources import CorpusStorage, MetricsStore, PipelineSettings
 from resources.teacher import TeacherLLM
@@ -348,7 +349,7 @@ class AnnealingMixConfig(Config):
     description="The annealing mixture: categories original (RefineCode distribution), algorithmic, "
     "synthetic_snippets, code_textbooks at the recipe's 84.21/12.44/2.71/0.91 token proportions by "
     "default; deterministic md5-ordered sampling to each category's token budget "
-    "(tokens = ceil(bytes/3.5)). Metadata has the per-category token table.",
+    "(tokens counted with the pipeline tokenizer, core/tokens.py). Metadata has the per-category token table.",
 )
 def annealing_mix(
     context: AssetExecutionContext,
@@ -388,7 +389,9 @@ def annealing_mix(
     try:
         with duckdb.connect() as con:
             con.execute(f"SET memory_limit = {sql_str(settings.duckdb_memory_limit)}")
-            con.execute("CREATE TEMP VIEW candidates AS " + " UNION ALL ".join(parts))
+            tok_info = duckdb_register(con, settings.tokenizer_path)
+            # a table, not a view: each document is tokenized once, not once per query below
+            con.execute("CREATE TEMP TABLE candidates AS " + " UNION ALL ".join(parts))
             pools = {c: (int(t or 0), int(n)) for c, t, n in con.execute(
                 "SELECT category, sum(tokens), count(*) FROM candidates GROUP BY category").fetchall()}
             plan = plan_budgets(config.weights, pools, config.total_tokens)
@@ -424,7 +427,7 @@ def annealing_mix(
                 "token_table_json": MetadataValue.json(plan.as_rows()),
                 "total_budget_tokens": MetadataValue.int(plan.total_budget),
                 "total_auto_sized": MetadataValue.bool(plan.auto_total),
-                "token_estimate": MetadataValue.text("ceil(utf8_bytes / 3.5)"),
+                "tokenizer": MetadataValue.text(tok_info.label),
                 "seed": MetadataValue.int(seed),
                 "weights": MetadataValue.json(dict(config.weights)),
             },

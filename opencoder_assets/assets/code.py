@@ -144,23 +144,30 @@ def _reasons_table(reasons: dict[str, int], reason_bytes: dict[str, int], total:
 
 
 def funnel_rows(storage: CorpusStorage, partition: str) -> list[dict[str, Any]]:
-    """Files and bytes in/kept per step of a partition, from the published manifests."""
+    """Files, bytes and tokens in/kept per step of a partition, from the published manifests.
+    ``tokens_kept`` is the real count (core/tokens.py) where the step counted it (transformed_code,
+    refinecode_code), else None; ``est_tokens_kept`` is the bytes/3.6 estimate for every step."""
     rows = []
     for step in STEP_NAMES:
         if not storage.has(step, partition):
             continue
-        c = storage.manifest(step, partition).get("counts", {})
+        m = storage.manifest(step, partition)
+        c = m.get("counts", {})
+        real = m.get("extra", {}).get("kept_tokens")
         rows.append({"step": step, "files_in": int(c.get("input_count", 0)), "files_kept": int(c.get("kept", 0)),
                      "MB_in": _mb(int(c.get("input_bytes", 0))), "MB_kept": _mb(int(c.get("kept_bytes", 0))),
+                     "tokens_kept": None if real is None else int(real),
                      "est_tokens_kept": int(c.get("kept_bytes", 0) / BYTES_PER_TOKEN)})
     return rows
 
 
 def funnel_markdown(storage: CorpusStorage, partition: str) -> str:
-    lines = ["| step | files in | files kept | MB in | MB kept | est. tokens kept |", "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| step | files in | files kept | MB in | MB kept | tokens kept | est. tokens kept |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for r in funnel_rows(storage, partition):
+        real = "—" if r["tokens_kept"] is None else str(r["tokens_kept"])
         lines.append(f"| {r['step']} | {r['files_in']} | {r['files_kept']} | {r['MB_in']:.2f} | {r['MB_kept']:.2f} | "
-                     f"{r['est_tokens_kept']} |")
+                     f"{real} | {r['est_tokens_kept']} |")
     return "\n".join(lines)
 
 

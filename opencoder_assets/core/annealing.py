@@ -4,9 +4,10 @@ Decisions for the gaps of §6.18:
 - **Keywords**: ``leetcode``, ``def solution``, ``class Solution`` by default, per language
   overridable. Matching is case-insensitive, word-bounded at both ends, and any run of whitespace
   in a keyword matches any whitespace (``def  solution`` matches ``def solution``).
-- **Tokens** are estimated as ``ceil(utf8_bytes / 3.5)`` (:data:`BYTES_PER_TOKEN`): code BPE
-  tokenizers average 3-4 bytes per token; the estimate is cheap in DuckDB (``octet_length``) and
-  identical everywhere. Budgets and the per-category table use the same estimate.
+- **Tokens** are counted with the pipeline's tokenizer (``core/tokens.py``: the run's
+  ``tokenizer.json``, default the shipped code BPE stand-in), registered in DuckDB as the UDF
+  ``oc_tokens`` (:func:`tokens_sql`). Budgets and the per-category table use the same counts.
+  :func:`approx_tokens` (``ceil(utf8_bytes / 3.5)``) stays only as the estimate benches compare to.
 - **Sampling** is deterministic by seed: each candidate gets the key ``md5(seed:category:id)``;
   within a category candidates are taken in key order until the category's token budget is reached
   (the last one may overshoot by at most one document). No document is repeated: if a pool is
@@ -48,14 +49,15 @@ ANNEAL_SCHEMA = pa.schema([
 
 
 def approx_tokens(text: str | bytes) -> int:
-    """Token estimate used for budgets: ``ceil(utf8 bytes / 3.5)``."""
+    """The old byte estimate ``ceil(utf8 bytes / 3.5)`` (benchmarks only; budgets count real tokens)."""
     n = len(text) if isinstance(text, bytes) else len(text.encode("utf-8"))
     return math.ceil(n / BYTES_PER_TOKEN)
 
 
 def tokens_sql(column: str) -> str:
-    """The same estimate as a DuckDB expression (``strlen`` counts UTF-8 bytes)."""
-    return f"CAST(ceil(strlen({column}) / {BYTES_PER_TOKEN}) AS BIGINT)"
+    """Token count of ``column`` in DuckDB: the ``oc_tokens`` UDF, registered on the connection
+    with :func:`opencoder_assets.core.tokens.duckdb_register`."""
+    return f"oc_tokens({column})"
 
 
 class KeywordMatcher:

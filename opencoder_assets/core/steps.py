@@ -45,8 +45,10 @@ from opencoder_assets.core.kernel import (
     decisions_for,
     file_filter,
 )
+from opencoder_assets.core.langid import AUTO, TEXT_DOC_TYPES, document_language
 from opencoder_assets.core.preprocess import MAX_FILE_BYTES, preprocess_batch
 from opencoder_assets.core.schema import CODE_SCHEMA, DECISION_SCHEMA, RAW_SCHEMA
+from opencoder_assets.core.tokens import count_tokens, resolve_tokenizer_path, tokenizer_info
 from opencoder_assets.core.transform import transform_document
 
 _M = "opencoder_assets.core.steps"
@@ -58,6 +60,13 @@ def _q(value: str) -> str:
 
 def _path_list(paths: Sequence[Path | str]) -> str:
     return "[" + ", ".join(_q(str(p)) for p in paths) + "]"
+
+
+def _resolve_tokenizer(params: Any) -> None:
+    """Fill an empty ``tokenizer`` parameter with the run's tokenizer file (core/tokens.py order),
+    in the driver, so every worker counts with the same file."""
+    if not params.tokenizer:
+        object.__setattr__(params, "tokenizer", resolve_tokenizer_path(None))
 
 
 # ------------------------------------------------------------------------------------ raw_code
@@ -306,10 +315,15 @@ TRANSFORM_EDIT_SCHEMA = pa.schema([
 
 @dataclass(frozen=True)
 class TransformParams:
-    """Switch either transformation off (e.g. to reproduce the reference filter's decisions)."""
+    """Switch either transformation off (e.g. to reproduce the reference filter's decisions).
+    ``tokenizer``: tokenizer.json for the ``kept_tokens`` count (empty: the run's tokenizer)."""
 
     remove_copyright: bool = True
     redact_pii: bool = True
+    tokenizer: str = ""
+
+    def __post_init__(self) -> None:
+        _resolve_tokenizer(self)
 
 
 def transform(batch: pa.Table, params: TransformParams) -> StepOutput:
@@ -345,6 +359,7 @@ def transform(batch: pa.Table, params: TransformParams) -> StepOutput:
     edit_table = pa.table(edits, schema=TRANSFORM_EDIT_SCHEMA)
     counters = {name: float(pc.sum(edit_table[name].cast(pa.int64())).as_py() or 0)
                 for name in TRANSFORM_EDIT_SCHEMA.names[1:]}
+    counters["kept_tokens"] = float(sum(count_tokens(new_content, params.tokenizer)))
     return StepOutput(kept, decisions_for(batch, keep, reasons, details), {"transform_edits": edit_table}, counters)
 
 
@@ -353,25 +368,30 @@ SIGNAL_SCHEMA = pa.schema([
     ("file_id", pa.string()), ("repo", pa.string()), ("path", pa.string()), ("language", pa.string()),
     ("doc_type", pa.string()), ("signals", pa.map_(pa.string(), pa.float64())),
     ("signal_errors", pa.map_(pa.string(), pa.string())),
+    # natural language the document's signals used (detected per text document under lang="auto")
+    ("lang", pa.string()),
 ])
 
 
 @dataclass(frozen=True)
 class SignalParams:
-    """``lang``: natural language of text documents for the natural-language signals."""
+    """``lang``: natural language of text documents for the natural-language signals; ``auto``
+    identifies it per document (core/langid.py; ``zh`` -> simplified Chinese + jieba words)."""
 
-    lang: str = "en"
+    lang: str = AUTO
 
 
-def signals_for_batch(batch: pa.Table, lang: str = "en") -> pa.Table:
+def signals_for_batch(batch: pa.Table, lang: str = AUTO) -> pa.Table:
     """All reference signals per file as a map column; failures go to ``signal_errors``."""
     d = batch.to_pydict()
     out: dict[str, list] = {name: [] for name in SIGNAL_SCHEMA.names}
     for i in range(batch.num_rows):
         path = d["path"][i]
+        doc_lang = document_language(lang, d["doc_type"][i], d["content"][i])
+        out["lang"].append(doc_lang)
         sig, errors = compute_signals_with_errors(
             d["content"][i], program_lang=d["language"][i], doc_type=d["doc_type"][i], ext=d["ext"][i] or "",
-            filename=path.rsplit("/", 1)[-1], size_bytes=int(d["size_bytes"][i] or 0), lang=lang,
+            filename=path.rsplit("/", 1)[-1], size_bytes=int(d["size_bytes"][i] or 0), lang=doc_lang or "en",
         )
         for key in ("file_id", "repo", "path", "language", "doc_type"):
             out[key].append(d[key][i])
@@ -400,7 +420,8 @@ class FilterParams:
     thresholds_path: str | None = None
     random_mode: Literal["seeded", "strict", "lenient"] = "seeded"
     seed: int = 0
-    lang: str = "en"
+    #: ``auto``: the ``zh``/``en`` table per text document from its identified language.
+    lang: str = AUTO
 
 
 @lru_cache(maxsize=8)
@@ -409,16 +430,19 @@ def _thresholds(path: str | None) -> FilterThresholds | None:
 
 
 def filter_verdict(row: dict[str, Any], params: FilterParams) -> tuple[bool, str | None, str]:
+    # the same deterministic identification quality_signals ran on the same (transformed) text
+    lang = document_language(params.lang, row["doc_type"], row["content"])
     decision = apply_filters(
-        dict(row["_signals"]), program_lang=row["language"], doc_type=row["doc_type"], lang=params.lang,
+        dict(row["_signals"]), program_lang=row["language"], doc_type=row["doc_type"], lang=lang or "en",
         file_id=row["file_id"], seed=params.seed, random_mode=params.random_mode,
         thresholds=_thresholds(params.thresholds_path),
     )
-    detail = f"config={decision.config}" + ("" if decision.keep else " hits=" + ",".join(decision.hits))
+    detail = (f"config={decision.config}" + (f" lang={lang}" if row["doc_type"] in TEXT_DOC_TYPES else "")
+              + ("" if decision.keep else " hits=" + ",".join(decision.hits)))
     return decision.keep, None if decision.keep else f"filter:{decision.hits[0]}", detail
 
 
-_filter_batch = file_filter(filter_verdict, columns=["file_id", "language", "doc_type", "_signals"])
+_filter_batch = file_filter(filter_verdict, columns=["file_id", "language", "doc_type", "content", "_signals"])
 
 
 def filter_code(batch: pa.Table, params: FilterParams) -> StepOutput:
@@ -437,20 +461,43 @@ def filter_code(batch: pa.Table, params: FilterParams) -> StepOutput:
 # ----------------------------------------------------------------------------- refinecode_code
 @dataclass(frozen=True)
 class SamplingParams:
-    """Keep ratio per language partition (default: the paper's Java 449->200 GB, HTML 474->64 GB).
+    """Per-language downsampling (the paper: Java 449 -> 200 GB, HTML 474 -> 64 GB).
+
+    - ``ratios``, ``ratio_mode="per_file"`` (default): each file is kept with probability
+      ``ratios[lang]`` (a seeded hash per file; the expected *file* fraction).
+    - ``ratio_mode="volume"``: ``ratios[lang]`` x the partition's volume (``target_unit``) becomes
+      the target, e.g. exactly 200/449 of the Java tokens.
+    - ``targets[lang]``: an absolute target in ``target_unit`` (tokens or UTF-8 bytes); it
+      overrides the ratio (bytes = UTF-8 bytes of the content, after transformation). Files are ranked by a seeded hash and kept while the volume taken
+      *before* them is below the target: kept volume is within one file of the target.
+
+    Every run also counts the tokens of every input file (``tokenizer``; empty: the run's
+    tokenizer), so the step records real ``input_tokens``/``kept_tokens`` whatever the mode.
     ``partition`` is filled in by the kernel's caller, not the launchpad."""
 
     ratios: dict[str, float] = field(default_factory=lambda: {"java": 200 / 449, "html": 64 / 474})
+    ratio_mode: Literal["per_file", "volume"] = "per_file"
+    targets: dict[str, float] = field(default_factory=dict)
+    target_unit: Literal["tokens", "bytes"] = "tokens"
     seed: int = 42
+    tokenizer: str = ""
     partition: str = ""
+
+    def __post_init__(self) -> None:
+        _resolve_tokenizer(self)
 
 
 def sample_keep(seed: int, file_id: str, ratio: float) -> bool:
     """Deterministic Bernoulli(ratio) per file: same decision on every run and worker count."""
     if ratio >= 1.0:
         return True
+    return sample_rank_key(seed, file_id) / 2.0**64 < ratio
+
+
+def sample_rank_key(seed: int, file_id: str) -> int:
+    """The seeded 64-bit hash of a file: its Bernoulli draw and its rank in target mode."""
     h = hashlib.blake2b(f"{seed}\x1f{file_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(h, "big") / 2.0**64 < ratio
+    return int.from_bytes(h, "big")
 
 
 def sampling_ratio(params: SamplingParams) -> float:
@@ -460,13 +507,91 @@ def sampling_ratio(params: SamplingParams) -> float:
     return ratio
 
 
-def sample_verdict(row: dict[str, Any], params: SamplingParams) -> tuple[bool, str | None, str | None]:
-    ratio = sampling_ratio(params)
-    keep = sample_keep(params.seed, row["file_id"], ratio)
-    return keep, None if keep else "downsampled", None if keep else f"ratio={ratio:.4f}"
+def sampling_target(params: SamplingParams, total: int) -> float | None:
+    """The partition's target volume in ``target_unit``, or None in per-file ratio mode."""
+    if params.partition in params.targets:
+        target = float(params.targets[params.partition])
+        if target < 0:
+            raise ValueError(f"sampling target for {params.partition} must be >= 0, got {target}")
+        return target
+    if params.ratio_mode == "volume":
+        return sampling_ratio(params) * total
+    if params.ratio_mode != "per_file":
+        raise ValueError(f"ratio_mode must be per_file or volume, got {params.ratio_mode!r}")
+    return None
 
 
-sample = file_filter(sample_verdict, columns=["file_id"])
+_MEASURE_SCHEMA = pa.schema([("file_id", pa.string()), ("content_bytes", pa.int64()), ("tokens", pa.int64())])
+
+
+def _measure_shard(params: SamplingParams, item: tuple[str, str]) -> int:
+    """(file_id, UTF-8 bytes and tokens of the content) of one input shard, written to
+    ``item[1]``; returns its row count."""
+    shard, out = item
+    parts = []
+    pf = pq.ParquetFile(shard, page_checksum_verification=True)
+    for b in pf.iter_batches(batch_size=2000, columns=["file_id", "content"]):
+        parts.append(pa.table({"file_id": b.column("file_id").cast(pa.string()),
+                               "content_bytes": pc.binary_length(b.column("content")).cast(pa.int64()),
+                               "tokens": pa.array(count_tokens(b.column("content").to_pylist(), params.tokenizer),
+                                                  pa.int64())}, schema=_MEASURE_SCHEMA))
+    table = pa.concat_tables(parts) if parts else _MEASURE_SCHEMA.empty_table()
+    pq.write_table(table, out)
+    return table.num_rows
+
+
+def sample_global(shards: list[Path], work_dir: Path, params: SamplingParams, engine: Engine) -> GlobalResult:
+    """Measure every file (bytes, tokens; on the engine, one shard per task), then decide: a
+    seeded Bernoulli per file (per-file ratio), or the seeded-rank prefix that reaches the target.
+    Verdicts: every dropped file (``downsampled``), and in target mode every kept file too, with
+    its rank and the volume taken before it."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    mdir = work_dir / "measures"
+    mdir.mkdir(exist_ok=True)
+    items = [(str(s), str(mdir / f"{i:05d}.parquet")) for i, s in enumerate(shards)]
+    sum(engine.map(_measure_shard, params, items, f"refinecode_code[{params.partition}] token counts"))
+    m = (pa.concat_tables([pq.read_table(out) for _, out in items]) if items
+         else _MEASURE_SCHEMA.empty_table()).to_pydict()
+    ids, sizes, toks = m["file_id"], m["content_bytes"], m["tokens"]
+    vol = toks if params.target_unit == "tokens" else sizes
+    if params.target_unit not in ("tokens", "bytes"):
+        raise ValueError(f"target_unit must be tokens or bytes, got {params.target_unit!r}")
+    total = sum(vol)
+    target = sampling_target(params, total)
+    keep = [True] * len(ids)
+    details: list[str | None] = [None] * len(ids)
+    stats: dict[str, Any] = {"sampling_mode": "per_file" if target is None else "target",
+                             "tokenizer": tokenizer_info(params.tokenizer).label}
+    if target is None:
+        ratio = sampling_ratio(params)
+        for i, fid in enumerate(ids):
+            keep[i] = sample_keep(params.seed, fid, ratio)
+            details[i] = None if keep[i] else f"ratio={ratio:.4f}"
+        stats["sampling_ratio"] = round(ratio, 6)
+    else:
+        order = sorted(range(len(ids)), key=lambda i: (sample_rank_key(params.seed, ids[i]), ids[i]))
+        before = 0
+        for rank, i in enumerate(order):
+            keep[i] = before < target
+            details[i] = (f"target={target:.0f} {params.target_unit} rank={rank + 1}/{len(ids)} "
+                          f"before={before}")
+            before += vol[i]
+        stats.update({"sampling_target": round(target, 3), "sampling_target_unit": params.target_unit})
+    out = work_dir / "sampling_verdicts.parquet"
+    rows = [i for i in range(len(ids)) if not keep[i] or details[i] is not None]
+    pq.write_table(pa.table({"file_id": [ids[i] for i in rows], "keep": [keep[i] for i in rows],
+                             "reason": [None if keep[i] else "downsampled" for i in rows],
+                             "detail": [details[i] for i in rows]}, schema=VERDICT_SCHEMA), out)
+    kept_vol = sum(v for v, k in zip(vol, keep, strict=True) if k)
+    stats.update({
+        "input_tokens": sum(toks), "kept_tokens": sum(t for t, k in zip(toks, keep, strict=True) if k),
+        "input_content_bytes": sum(sizes),
+        "kept_content_bytes": sum(b for b, k in zip(sizes, keep, strict=True) if k),
+        "sampling_seed": params.seed,
+    })
+    if target is not None:
+        stats["sampling_kept_minus_target"] = round(kept_vol - target, 3)
+    return GlobalResult(out, stats=stats)
 
 
 # ----------------------------------------------------------------------------------- registry
@@ -501,8 +626,9 @@ CODE_STEPS: list[StepSpec] = [
              "recorded.", CODE_SCHEMA, in_schema=CODE_SCHEMA, map_fn=f"{_M}:filter_code", params=f"{_M}:FilterParams",
              reads="transformed_code", aligned=("quality_signals", "quality_signals", "signals")),
     StepSpec("refinecode_code", "filtered_code", "The RefineCode pretraining corpus: per-language deterministic "
-             "downsampling (default Java 200/449, HTML 64/474) of the filtered code.", CODE_SCHEMA,
-             in_schema=CODE_SCHEMA, map_fn=f"{_M}:sample", params=f"{_M}:SamplingParams"),
+             "downsampling of the filtered code, per file (default ratios Java 200/449, HTML 64/474) or to a "
+             "token/byte target (seeded rank, within one file of the target); records real token counts.",
+             CODE_SCHEMA, in_schema=CODE_SCHEMA, global_fn=f"{_M}:sample_global", params=f"{_M}:SamplingParams"),
 ]
 STEP_BY_NAME: dict[str, StepSpec] = {s.name: s for s in CODE_STEPS}
 STEP_NAMES: list[str] = [s.name for s in CODE_STEPS]

@@ -210,6 +210,25 @@ def normalized_wordpunct(norm: str) -> list[str]:
     return out
 
 
+def to_simplified_chinese(text: str) -> str:
+    """The reference's ``zhconv.convert(text, "zh-cn")``, applied to a ``zh`` document before any
+    signal."""
+    import zhconv
+
+    return zhconv.convert(text, "zh-cn")
+
+
+def jieba_words(text: str) -> list[str]:
+    """jieba's words of ``text`` (the reference's ``zh`` tokenizer), without the whitespace
+    pieces jieba returns between words (word-punct tokenisation never yields whitespace either)."""
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)  # its dictionary-loading banner would go to stderr
+    return [w for w in jieba.lcut(text) if not w.isspace()]
+
+
 def split_lines(text: str) -> list[str]:
     """Split keeping the trailing newline in each piece (the reference's ``([^\\n]*\\n|[^\\n]+$)``)."""
     parts = text.split("\n")
@@ -292,6 +311,8 @@ class CodeDocument:
         compat: SignalCompat | None = None,
     ) -> None:
         self.original_length = len(text)
+        if lang == "zh":  # reference: the whole raw content in simplified Chinese before any signal
+            text = to_simplified_chinese(text)
         self.text = text
         self.program_lang = program_lang
         self.doc_type = doc_type
@@ -344,6 +365,8 @@ class CodeDocument:
         """Normalized words.  Normalizing the whole text equals per-line normalization
         (every step is character-local and tokens never span a newline)."""
         text = self.text
+        if self.lang == "zh":
+            return jieba_words(normalize_text(text))
         if text.isascii():
             # normalize_text + normalized_wordpunct fused: without BS/ESC/DEL the words
             # are the whitespace-separated pieces of the translated bytes
@@ -354,7 +377,9 @@ class CodeDocument:
 
     @cached_property
     def raw_words(self) -> list[str]:
-        """Word-punct tokens of the un-normalized text."""
+        """Word-punct tokens of the un-normalized text (jieba words for ``zh``)."""
+        if self.lang == "zh":
+            return jieba_words(self.text)
         return WORDPUNCT_RE.findall(self.text)
 
     @cached_property
