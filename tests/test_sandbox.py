@@ -575,16 +575,16 @@ def test_synthetic_snippets_store_only_fixed_verdicts(tmp_path: Path, monkeypatc
     assert meta["sandbox_isolation"] == "bwrap" and meta["verification_statuses"] == {"failed": 3}
     assert marker not in repr(meta)
 
-    import duckdb
-
-    with duckdb.connect(str(metrics_path), read_only=True) as con:
+    with MetricsStore(db_path=str(metrics_path)).connect() as con:  # views over the published versions
         rows = con.execute("SELECT reason, detail FROM file_decisions WHERE step = 'synthetic_snippets'").fetchall()
         assert len(rows) == 3 and all(r == "verification_failed" and VERDICT_DETAIL.match(d) for r, d in rows), rows
         assert all(d.startswith("status=failed exit=1 ") for _, d in rows)
         tables = [t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
-        assert "file_decisions" in tables
+        assert {"file_decisions", "step_runs"} <= set(tables)
         for table in tables:
             dump = repr(con.execute(f'SELECT * FROM "{table}"').fetchall())
             assert marker not in dump, f"program output leaked into metrics table {table}"
+    for manifest in (tmp_path / "corpus").rglob("_MANIFEST.json"):
+        assert marker not in manifest.read_text(), f"program output leaked into {manifest}"
     for parquet in (tmp_path / "corpus").rglob("*.parquet"):
         assert marker not in repr(pq.read_table(parquet).to_pylist()), f"program output leaked into {parquet}"
