@@ -484,10 +484,14 @@ class DaskEngine(Engine):
     name = "dask"
 
     def __init__(self, address: str | None = None, workers: int = 0) -> None:
+        import logging
+
         import dask
         from distributed import Client, LocalCluster
 
         dask.config.set({"distributed.scheduler.allowed-failures": 0})
+        # one WARNING line per shuffle start/stop is noise in a step's log
+        logging.getLogger("distributed.shuffle._scheduler_plugin").setLevel(logging.ERROR)
         self._cluster = None
         if address:
             self.client = Client(address)
