@@ -38,8 +38,6 @@ class PipelineSettings(ConfigurableResource):
     unit_rows: int = 1000
     seed: int = 42
     duckdb_memory_limit: str = "2GB"
-    #: Processes for CPU-heavy per-file steps (quality signals); output is identical for any value.
-    cpu_workers: int = int(os.environ.get("OPENCODER_WORKERS", "1"))
     #: HF ``tokenizer.json`` behind every token figure (funnel, sampling targets, annealing budgets);
     #: None: ``$OPENCODER_TOKENIZER``, else the shipped stand-in (opencoder_assets/core/tokens.py).
     tokenizer_path: str | None = None
