@@ -297,12 +297,15 @@ SIGNAL_SCHEMA = pa.schema([
 
 @dataclass(frozen=True)
 class SignalParams:
-    """``lang``: natural language of text documents for the natural-language signals."""
+    """``lang``: natural language of text documents for the natural-language signals.
+    ``js_parser``: parser of the JavaScript AST signals; ``esprima`` (reference parity, rejects
+    ES2018+) or ``tree-sitter`` (current syntax; docs/filtering.md "JavaScript parser")."""
 
     lang: str = "en"
+    js_parser: Literal["esprima", "tree-sitter"] = "esprima"
 
 
-def signals_for_batch(batch: pa.Table, lang: str = "en") -> pa.Table:
+def signals_for_batch(batch: pa.Table, lang: str = "en", js_parser: str = "esprima") -> pa.Table:
     """All reference signals per file as a map column; failures go to ``signal_errors``."""
     d = batch.to_pydict()
     out: dict[str, list] = {name: [] for name in SIGNAL_SCHEMA.names}
@@ -311,6 +314,7 @@ def signals_for_batch(batch: pa.Table, lang: str = "en") -> pa.Table:
         sig, errors = compute_signals_with_errors(
             d["content"][i], program_lang=d["language"][i], doc_type=d["doc_type"][i], ext=d["ext"][i] or "",
             filename=path.rsplit("/", 1)[-1], size_bytes=int(d["size_bytes"][i] or 0), lang=lang,
+            js_parser=js_parser,
         )
         for key in ("file_id", "repo", "path", "language", "doc_type"):
             out[key].append(d[key][i])
@@ -322,7 +326,7 @@ def signals_for_batch(batch: pa.Table, lang: str = "en") -> pa.Table:
 def quality_signals(batch: pa.Table, params: SignalParams) -> StepOutput:
     """Annotates, never drops: thresholds are applied by filtered_code, so re-tuning never
     recomputes signals."""
-    table = signals_for_batch(batch, params.lang)
+    table = signals_for_batch(batch, params.lang, params.js_parser)
     failures: dict[str, float] = {}
     for errs in table["signal_errors"].to_pylist():
         for k, _ in errs:
