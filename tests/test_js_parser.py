@@ -165,3 +165,12 @@ def test_js_parser_setting_flows_through_the_asset_graph(tmp_path, pipeline_reso
     assert set(parsed["esprima"]) == {*MODERN, *CLASSIC}
     assert {p for p, v in parsed["esprima"].items() if v == 1.0} == set(CLASSIC)
     assert {p for p, v in parsed["tree-sitter"].items() if v == 1.0} == {*MODERN, *CLASSIC}
+
+
+@pytest.mark.parametrize("text", ["#!/usr/bin/env node\nvar a = 1;\n", "var a = <div>x</div>;\n", "return 1;\n"],
+                         ids=["hashbang", "jsx", "top-level-return"])
+def test_documented_differences_only_tree_sitter_parses(text):
+    """docs/filtering.md "JavaScript parser": inputs esprima rejects and tree-sitter accepts
+    besides ES2018+ syntax (tree-sitter checks syntax only, knows JSX and ``#!``)."""
+    assert _signals(text, "esprima")[0]["qsc_codejavascript_cate_ast"] == 0.0
+    assert _signals(text, "tree-sitter")[0]["qsc_codejavascript_cate_ast"] == 1.0
