@@ -240,6 +240,7 @@ def _cluster_summary(clusters: Path) -> tuple[dict[str, int], list[dict[str, Any
 TRANSFORM_EDIT_SCHEMA = pa.schema([
     ("file_id", pa.string()), ("copyright_removed_chars", pa.int64()), ("copyright_only_file", pa.bool_()),
     ("email", pa.int64()), ("ip_address", pa.int64()), ("password", pa.int64()), ("key", pa.int64()),
+    ("name", pa.int64()),
 ])
 
 
@@ -277,7 +278,7 @@ def transform(batch: pa.Table, params: TransformParams) -> StepOutput:
         edits["file_id"].append(d["file_id"][i])
         edits["copyright_removed_chars"].append(res.copyright_removed_chars)
         edits["copyright_only_file"].append(res.copyright_only)
-        for kind in ("EMAIL", "IP_ADDRESS", "PASSWORD", "KEY"):
+        for kind in ("EMAIL", "IP_ADDRESS", "PASSWORD", "KEY", "NAME"):
             edits[kind.lower()].append(int(res.pii_counts.get(kind, 0)))
     kept = batch.filter(pa.array(keep, pa.bool_()))
     kept = kept.set_column(kept.schema.get_field_index("content"), "content", pa.array(new_content, pa.large_string()))
@@ -431,7 +432,7 @@ CODE_STEPS: list[StepSpec] = [
              global_fn=f"{_M}:fuzzy_dedup_global", params="opencoder_assets.core.fuzzy_dedup:FuzzyDedupParams",
              sides=(("dedup_clusters", _CLUSTER_SCHEMA),), kinds=("parquet", "duckdb", "dask")),
     StepSpec("transformed_code", "fuzzy_deduped_code", "Removes the leading copyright/license comment block and "
-             "replaces PII (emails, IPs, passwords, keys) by placeholders; per-file edit counts are the "
+             "replaces PII (emails, IPs, passwords, keys, author names in comments) by placeholders; per-file edit counts are the "
              "`transform_edits` table.", CODE_SCHEMA, in_schema=CODE_SCHEMA, map_fn=f"{_M}:transform",
              params=f"{_M}:TransformParams", sides=(("transform_edits", TRANSFORM_EDIT_SCHEMA),)),
     StepSpec("quality_signals", "transformed_code", "Every quality signal of the reference framework per file "
