@@ -957,7 +957,7 @@ def _token_re(syntax: CommentSyntax) -> re.Pattern[str]:
     alts: list[str] = []
     if syntax.docstring:  # a triple-quoted string that starts its line = a docstring
         alts.append(rf"(?P<doc>^[ \t]*[rRuU]{{0,2}}{_TRIPLE})")
-        alts.append(rf"(?P<str3>[rRuUbBfF]{{0,2}}{_TRIPLE})")
+        alts.append(rf"(?P<str3>{_TRIPLE})")  # a prefix letter (r, b, f) is just code before it
     for opener, closer in sorted(syntax.block, key=lambda oc: -len(oc[0])):
         alts.append(f"(?P<b{len(alts)}>{re.escape(opener)}.*?(?:{re.escape(closer)}|\\Z))")
     for marker in sorted(syntax.line, key=len, reverse=True):
@@ -986,7 +986,6 @@ def comment_spans(text: str, program_lang: str) -> list[tuple[int, int]]:
     return spans
 
 
-_NAME_HINT = re.compile(r"author|copyright|maintainer|\bby\b|\u00a9|\(c\)", re.IGNORECASE)
 #: Words that end a strict name (boilerplate after a copyright holder, an article).
 _NOT_NAME = r"(?:All|Rights|Reserved|The|And|By|See)(?![\p{L}\p{N}_])"
 #: A capitalised name word (``Jane``, ``O'Neil``, ``McDonald``, ``Jean-Luc``) or an initial (``J.``);
@@ -1014,18 +1013,33 @@ _ORG_WORDS = frozenset(
     "laboratory laboratories limited association organization organisation consortium community "
     "developers maintainers".split()
 )
+_LOOSE_KEYWORD = (r"(?i:@(?:author|maintainer)s?|\b(?:module|section|code)?authors?::?|\bauthor\(s\)[ \t]*:"
+                  r"|\bmaintainers?[ \t]*:|\bmaintainer\(s\)[ \t]*:)[ \t]*:?[ \t]*"
+                  rf"(?P<names>{_LOOSE_NAME}(?:{_LIST_SEP}{_LOOSE_NAME})*)")
+#: the keyword must come first on its comment line (after comment punctuation): prose such as
+#: ``implements Author: lookups`` is not an attribution
+_LINE_START = r"(?m:^)[ \t]*[/*#;%!'\"<{\[(|:.=\-]*[ \t]*"
+_BY_RULE = regex.compile(
+    r"(?i:\b(?:written|created|contributed|maintained|authored|developed|modified)[ \t]+by)[ \t]+"
+    rf"(?P<names>{_STRICT_NAME}(?:{_LIST_SEP}{_STRICT_NAME})*)")
+_COPYRIGHT_RULE = regex.compile(
+    r"(?:(?i:copyright)(?:[ \t]*(?:\((?i:c)\)|\u00a9|&copy;))?|\u00a9|\((?i:c)\)(?=[ \t]*\d{4}))"
+    r"[ \t]*(?:\d{4}(?:[ \t]*[-\u2013,][ \t]*\d{4})*,?[ \t]+)?(?:(?i:by)[ \t]+)?"
+    rf"(?P<names>{_STRICT_NAME}(?:{_LIST_SEP}{_STRICT_NAME})*)")
 _NAME_RULES: list[tuple[regex.Pattern[str], str]] = [
-    # keyword first on its comment line (after comment punctuation): ``Author: X`` in prose is not one
-    (regex.compile(r"(?m:^)[ \t]*[/*#;%!'\"<{\[(|:.=\-]*[ \t]*"
-                   r"(?i:@(?:author|maintainer)s?|\b(?:module|section|code)?authors?::?|\bauthor\(s\)[ \t]*:"
-                   r"|\bmaintainers?[ \t]*:|\bmaintainer\(s\)[ \t]*:)[ \t]*:?[ \t]*"
-                   rf"(?P<names>{_LOOSE_NAME}(?:{_LIST_SEP}{_LOOSE_NAME})*)"), "loose"),
-    (regex.compile(r"(?i:\b(?:written|created|contributed|maintained|authored|developed|modified)[ \t]+by)[ \t]+"
-                   rf"(?P<names>{_STRICT_NAME}(?:{_LIST_SEP}{_STRICT_NAME})*)"), "strict"),
-    (regex.compile(r"(?:(?i:copyright)(?:[ \t]*(?:\((?i:c)\)|\u00a9|&copy;))?|\u00a9|\((?i:c)\)(?=[ \t]*\d{4}))"
-                   r"[ \t]*(?:\d{4}(?:[ \t]*[-\u2013,][ \t]*\d{4})*,?[ \t]+)?(?:(?i:by)[ \t]+)?"
-                   rf"(?P<names>{_STRICT_NAME}(?:{_LIST_SEP}{_STRICT_NAME})*)"), "strict"),
+    (regex.compile(_LINE_START + _LOOSE_KEYWORD), "loose"),
+    (_BY_RULE, "strict"),
+    (_COPYRIGHT_RULE, "strict"),
 ]
+#: Pre-filter: a lower-case literal -> the rule (unanchored) that must match on its line before
+#: the file is tokenized; most files have no attribution line and cost a few ``str.find``.
+_NAME_LITERALS: tuple[tuple[str, regex.Pattern[str]], ...] = (
+    ("author", regex.compile(_LOOSE_KEYWORD)), ("maintainer", regex.compile(_LOOSE_KEYWORD)),
+    (" by", _BY_RULE), ("copyright", _COPYRIGHT_RULE), ("\u00a9", _COPYRIGHT_RULE), ("(c)", _COPYRIGHT_RULE),
+)
+#: the words before `` by`` that make it an attribution (checked with ``endswith`` before the rule)
+_BY_VERBS = ("written", "created", "contributed", "maintained", "authored", "developed", "modified")
+_NAME_LITERAL_RE = re.compile("|".join(re.escape(lit) for lit, _ in _NAME_LITERALS), re.IGNORECASE)
 #: one name of a matched list, starting at a word start (not inside ``and``/``McDonald``)
 _WORD_START = r"(?<![\p{L}\p{M}\p{N}_'\u2019.\-])"
 _ONE_NAME = {"loose": regex.compile(_WORD_START + _LOOSE_NAME), "strict": regex.compile(_WORD_START + _STRICT_NAME)}
@@ -1053,16 +1067,43 @@ def _name_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return spans
 
 
+def _line_at(text: str, pos: int) -> tuple[int, int]:
+    start = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    return start, len(text) if end < 0 else end
+
+
+def _may_have_names(text: str) -> bool:
+    """Some line holds a keyword followed by a name (comment or not): only then is the file
+    tokenized. ``str.find`` on the lower-cased text, each rule tried from its keyword (at most
+    7 characters before: ``section``author) to the end of that line; one case-insensitive regex
+    instead when lower-casing changes the length (a few non-ASCII characters do)."""
+    low = text.lower()
+    if len(low) == len(text):
+        for lit, rule in _NAME_LITERALS:
+            i = low.find(lit)
+            while i >= 0:
+                a, b = _line_at(text, i)
+                if (rule is not _BY_RULE or low.endswith(_BY_VERBS, a, i)) and rule.search(text, max(a, i - 14), b):
+                    return True
+                i = low.find(lit, i + 1)
+        return False
+    for m in _NAME_LITERAL_RE.finditer(text):
+        a, b = _line_at(text, m.start())
+        if any(rule.search(text, a, b) for _, rule in _NAME_LITERALS):
+            return True
+    return False
+
+
 def redact_names(text: str, program_lang: str) -> tuple[str, int]:
     """Replace author names in comments/docstrings by ``<NAME>`` (keyword kept); returns
     (text, number of names). A name in code (``author = get_author()``, a string literal) stays;
     an unknown language (no comment syntax) is never touched."""
-    if not text or _NAME_HINT.search(text) is None:
+    if not text or not _may_have_names(text):
         return text, 0
     spans: list[tuple[int, int]] = []
     for a, b in comment_spans(text, program_lang):
-        if _NAME_HINT.search(text, a, b) is not None:
-            spans.extend(_name_spans(text, a, b))
+        spans.extend(_name_spans(text, a, b))
     if not spans:
         return text, 0
     merged: list[tuple[int, int]] = []
