@@ -350,6 +350,8 @@ def test_names_in_comments_are_redacted(lang: str, text: str, expected: str) -> 
         ("c", "// Copyright 2009 The Go Authors. All rights reserved.\n"),
         ("c", "// Copyright (C) 2007 Free Software Foundation, Inc.\n"),
         ("c", "// (c) Second item of the list\n"),
+        ("c", "// IN NO EVENT SHALL THE COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM\n"),
+        ("c", "// Copyright (c) Meta Platforms, Inc. and affiliates.\n"),
         ("go", "// Package author implements Author: lookups.\nfunc Author() {}\n"),
         ("unknown-lang", "# Author: Jane Doe\n"),
     ],
