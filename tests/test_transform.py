@@ -317,6 +317,7 @@ def test_name_golden_counts_and_traps(name: str) -> None:
         ("python", "# Author: Jane Doe <<EMAIL>>\n", "# Author: <NAME> <<EMAIL>>\n"),
         ("python", "# Authors: A. Turing, Grace Hopper and Ada Lovelace\n", "# Authors: <NAME>, <NAME> and <NAME>\n"),
         ("python", "# Author(s): Jane Doe; John Smith\n", "# Author(s): <NAME>; <NAME>\n"),
+        ("python", "# Author: Pearu Peterson, March 2002\n", "# Author: <NAME>, March 2002\n"),
         ("python", '""".. moduleauthor:: Jane Doe <<EMAIL>>"""\n', '""".. moduleauthor:: <NAME> <<EMAIL>>"""\n'),
         ("shell", "# Maintainer: Jane Doe <<EMAIL>>\n", "# Maintainer: <NAME> <<EMAIL>>\n"),
         ("c", "/* Written by Linus Torvalds. */\n", "/* Written by <NAME>. */\n"),
