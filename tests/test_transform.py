@@ -344,6 +344,7 @@ def test_names_in_comments_are_redacted(lang: str, text: str, expected: str) -> 
         ("python", "self.maintainer = maintainer  # the maintainer: see below\n"),
         ("python", 'print("Written by Jane Doe")\n'),
         ("python", "AUTHORS = ['Jane Doe']  # Author: unknown\n"),
+        ("python", "# Author: see the AUTHORS file\n"),
         ("python", "# Written by hand, tested by CI.\n"),
         ("java", 'String s = "// Author: Jane Doe";\n'),
         ("javascript", "const t = `/* Author: Jane Doe */`;\n"),
