@@ -261,10 +261,15 @@ def test_full_run_against_teacher_server(env) -> None:
     assert s2["stage_recipe"]["learning_rate"] == 5e-5 and s2["stage_recipe"]["epochs"] == 3
     assert s2["rows_by_source"]["evol_instruct"] == 4 and s2["rows_by_source"]["synthetic_snippets"] == snip["kept_files"]
     dec = _meta(result, "sft_decontaminated")
-    assert dec["stage2_removed"] == 2 and dec["stage1_removed"] == 0
+    # strict entry points (the default): the textbook on codility's ``def solution(N)`` defines
+    # HumanEval/121's entry point ``solution`` and goes too
+    assert dec["stage2_removed"] == 2 and dec["stage1_removed"] == 1
+    assert metrics.query("SELECT m.source, d.detail, m.evidence FROM file_decisions d JOIN decontamination_matches m "
+                         "ON m.sample_id = d.file_id AND m.partition = d.partition WHERE d.step = 'sft_decontaminated' "
+                         "AND d.partition = 'stage1'") == [("code_textbooks", "HumanEval/121", "solution")]
     removed = metrics.query("""SELECT d.reason, d.detail, m.view FROM file_decisions d
         JOIN decontamination_matches m ON m.sample_id = d.file_id AND m.partition = d.partition
-        WHERE d.step = 'sft_decontaminated' AND d.decision = 'dropped' ORDER BY d.reason""")
+        WHERE d.step = 'sft_decontaminated' AND d.partition = 'stage2' AND d.decision = 'dropped' ORDER BY d.reason""")
     assert removed == [("benchmark_10gram", "HumanEval/0", "plain"), ("benchmark_entry_point", "HumanEval/0", "entry_point")]
     clean = pq.read_table(storage.shards("sft_decontaminated", "stage2")).to_pylist()
     assert any("median3" in r["output"] for r in clean) and any(r["source"] == "package_instruct" for r in clean)

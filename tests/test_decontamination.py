@@ -45,10 +45,30 @@ def test_verbatim_humaneval_entry_point(index: Decontaminator) -> None:
 def test_entry_point_needs_call_or_def(index: Decontaminator) -> None:
     assert index.check("The has_close_elements problem is famous.") is None
     assert index.check("result = has_close_elements (nums, 0.5)").reason == "benchmark_entry_point"
-    # Generic names are stop-listed: calling add() or solve() is not evidence of contamination.
-    assert index.check("def add(a, b):\n    return a + b\n\nprint(add(1, 2))") is None
+    assert index.check("x = solver.has_close_elements(nums, 0.5)").task_id == "HumanEval/0"
     assert is_generic_entry_point("add") and is_generic_entry_point("is_prime")
     assert not is_generic_entry_point("has_close_elements") and not is_generic_entry_point("minPath")
+
+
+def test_strict_entry_points_by_default(index: Decontaminator) -> None:
+    """Every HumanEval entry point is matched (the recipe): generic names too, as a bare call or a
+    definition; a method of another object (``s.add(x)``, ``np.median(a)``) is not the benchmark's."""
+    assert index.stats.stoplisted_entry_points == []
+    assert index.stats.entry_points == len({i.entry_point for i in load_humaneval()})
+    assert index.check("Write a function below_zero(operations)").task_id == "HumanEval/3"
+    assert index.check("def add(a, b):\n    return a + b\n").task_id == "HumanEval/53"
+    assert index.check("print(add(1, 2))").task_id == "HumanEval/53"
+    assert index.check("seen = set()\nseen.add(x)\nm = np.median(a)\nq = ptr -> search(k)") is None
+
+
+def test_generic_stoplist_is_opt_in() -> None:
+    opt = Decontaminator(load_humaneval(), stoplist_generic_entry_points=True)
+    assert "below_zero" in opt.stats.stoplisted_entry_points and "add" in opt.stats.stoplisted_entry_points
+    assert opt.check("Write a function below_zero(operations)") is None
+    assert opt.check("result = has_close_elements(nums, 0.5)").task_id == "HumanEval/0"
+    named = Decontaminator(load_humaneval(), entry_point_stoplist=["below_zero"])
+    assert named.check("Write a function below_zero(operations)") is None
+    assert named.check("print(add(1, 2))").task_id == "HumanEval/53"
 
 
 def test_renamed_and_reformatted_copy_with_prompt_caught_by_plain_10gram(index: Decontaminator) -> None:
@@ -131,3 +151,91 @@ def test_jsonl_benchmark_by_configuration(tmp_path: Path) -> None:
         from opencoder_assets.core.decontamination import load_jsonl_benchmark
 
         load_jsonl_benchmark(BenchmarkSpec(path=str(path), name="x", id_field="id"))
+
+
+# ---------------------------------------------------------------------------------- through Dagster
+BELOW_ZERO = "Write a function below_zero(operations) that tells whether a bank balance ever drops below zero."
+
+
+def _dagster_resources(tmp_path: Path) -> dict:
+    from resources import CorpusStorage, MetricsStore, PipelineSettings
+
+    return {"storage": CorpusStorage(root=str(tmp_path / "corpus")),
+            "metrics": MetricsStore(db_path=str(tmp_path / "metrics.duckdb")), "settings": PipelineSettings()}
+
+
+@pytest.mark.parametrize("stoplist", [False, True], ids=["strict-default", "stoplist-opt-in"])
+def test_sft_decontamination_strict_by_default_through_dagster(tmp_path: Path, stoplist: bool) -> None:
+    """sft_decontaminated: strict (default) removes the below_zero instruction naming HumanEval/3;
+    the generic stop-list, switched on in the launchpad config, keeps it."""
+    from dagster import materialize
+
+    from opencoder_assets.assets.sft import benchmark_sets, sft_decontaminated, sft_stage1
+
+    src = tmp_path / "stage1.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in [
+        {"instruction": BELOW_ZERO, "output": "Track the running sum and return True once it is negative."},
+        {"instruction": "How do I reverse a list in Python?", "output": "Use items[::-1] or items.reverse()."},
+    ]) + "\n")
+    res = _dagster_resources(tmp_path)
+    dec_cfg = {"stages": ["stage1"]} | ({"stoplist_generic_entry_points": True} if stoplist else {})
+    run_config = {"ops": {"sft_stage1": {"config": {"sources": [{"path": str(src), "name": "user"}],
+                                                      "include_synthesis": False}},
+                          "sft_decontaminated": {"config": dec_cfg}}}
+    assert materialize([sft_stage1, benchmark_sets, sft_decontaminated], resources=res, run_config=run_config).success
+    rows = res["metrics"].query(
+        "SELECT decision, reason, detail FROM file_decisions WHERE step = 'sft_decontaminated' ORDER BY decision")
+    if stoplist:
+        assert rows == [("kept", None, None), ("kept", None, None)]
+    else:
+        assert rows == [("dropped", "benchmark_entry_point", "HumanEval/3"), ("kept", None, None)]
+        assert res["metrics"].query("SELECT task_id, view, evidence FROM decontamination_matches") == [
+            ("HumanEval/3", "entry_point", "below_zero")]
+
+
+def _humaneval_file(task: int) -> str:
+    item = load_humaneval()[task]
+    return item.texts[0] + item.texts[1]
+
+
+@pytest.mark.parametrize("decontaminate", [True, False], ids=["decontaminated", "off"])
+def test_annealing_mix_drops_benchmark_solutions_through_dagster(tmp_path: Path, decontaminate: bool) -> None:
+    """annealing_mix: a RefineCode file holding a HumanEval solution is a dropped decision whose
+    detail names the task (and a decontamination_matches row); its place in the budget goes to clean
+    files. With ``decontaminate=False`` it is selected like any file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from dagster import materialize
+
+    from opencoder_assets.assets.annealing import annealing_mix
+    from opencoder_assets.assets.sft import benchmark_sets
+    from opencoder_assets.core.schema import CODE_SCHEMA, stable_file_id
+
+    files = {"solutions/close.py": _humaneval_file(0),
+             "solutions/renamed.py": _humaneval_file(12).replace("longest", "pick_longest"),
+             **{f"lib/{n}": (STDLIB / n).read_text() for n in ("colorsys.py", "keyword.py", "reprlib.py", "glob.py")}}
+    rows = [{"file_id": stable_file_id("test", "repo", path), "source": "test", "repo": "repo", "path": path,
+             "language": "python", "doc_type": "code", "ext": ".py", "size_bytes": len(text.encode()), "sha256": None,
+             "stars": 1, "commit_time": None, "content": text} for path, text in files.items()]
+    res = _dagster_resources(tmp_path)
+    w = res["storage"].writer("refinecode_code", "python")
+    pq.write_table(pa.Table.from_pylist(rows, schema=CODE_SCHEMA), w.shard_path(0))
+    w.commit()
+    cfg = {"weights": {"original": 1.0}, "decontaminate": decontaminate}
+    result = materialize([benchmark_sets, annealing_mix], resources=res,
+                         run_config={"ops": {"annealing_mix": {"config": cfg}}})
+    assert result.success
+    decisions = {r[0]: r[1:] for r in res["metrics"].query(
+        "SELECT path, decision, reason, detail FROM file_decisions WHERE step = 'annealing_mix'")}
+    selected = set(pq.read_table(res["storage"].shards("annealing_mix", None))["sample_id"].to_pylist())
+    close_id = stable_file_id("test", "repo", "solutions/close.py")
+    if not decontaminate:
+        assert close_id in selected and decisions["solutions/close.py"][0] == "kept"
+        return
+    assert decisions["solutions/close.py"] == ("dropped", "benchmark_entry_point", "HumanEval/0 [humaneval, original]")
+    assert decisions["solutions/renamed.py"][:2] == ("dropped", "benchmark_10gram")
+    assert decisions["solutions/renamed.py"][2].startswith("HumanEval/12 ")
+    assert close_id not in selected
+    assert {p for p, d in decisions.items() if d[0] == "kept"} == {p for p in files if p.startswith("lib/")}
+    matches = res["metrics"].query("SELECT step, source, task_id FROM decontamination_matches ORDER BY task_id")
+    assert matches == [("annealing_mix", "original", "HumanEval/0"), ("annealing_mix", "original", "HumanEval/12")]

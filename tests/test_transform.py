@@ -10,7 +10,9 @@ import pytest
 
 from opencoder_assets.core.transform import (
     TransformResult,
+    comment_spans,
     find_copyright_header,
+    redact_names,
     redact_pii,
     remove_copyright_header,
     transform_document,
@@ -266,7 +268,9 @@ def test_config_language_relaxes_bare_word_passwords() -> None:
 
 def test_placeholders_not_counted_twice() -> None:
     text = "<EMAIL> <IP_ADDRESS> password = '<PASSWORD>' key = '<KEY>'"
-    assert redact_pii(text) == (text, {"EMAIL": 0, "IP_ADDRESS": 0, "PASSWORD": 0, "KEY": 0})
+    assert redact_pii(text) == (text, {"EMAIL": 0, "IP_ADDRESS": 0, "PASSWORD": 0, "KEY": 0, "NAME": 0})
+    text = "# Author: <NAME> <<EMAIL>>\n"
+    assert redact_pii(text, "python") == (text, {"EMAIL": 0, "IP_ADDRESS": 0, "PASSWORD": 0, "KEY": 0, "NAME": 0})
 
 
 def test_transform_result_shape() -> None:
@@ -276,7 +280,118 @@ def test_transform_result_shape() -> None:
     assert r.text == "int ip = 0; // <IP_ADDRESS>\n"
     assert r.copyright_block == "// Copyright 2020 Foo <foo@foo-corp.com>\n"
     assert r.copyright_removed_chars == len(r.copyright_block)
-    assert r.pii_counts == {"EMAIL": 0, "IP_ADDRESS": 1, "PASSWORD": 0, "KEY": 0}  # header email gone first
+    assert r.pii_counts == {"EMAIL": 0, "IP_ADDRESS": 1, "PASSWORD": 0, "KEY": 0, "NAME": 0}  # header gone first
     assert r.changed and not r.copyright_only
     untouched = transform_document("int x = 1;\n", "c")
     assert not untouched.changed and untouched.copyright_block is None
+
+
+# ----------------------------------------------------------------------------- <NAME>
+#: golden file -> names replaced (each also checked for its traps staying in the expected file)
+NAME_GOLDEN = {"names_docstring.py": 8, "names_javadoc.java": 5, "names_template.js": 3, "names_after_header.c": 1}
+#: code (identifiers, string literals) that must survive in every golden's output
+NAME_TRAPS = {
+    "names_docstring.py": ["author = get_author()", '"Author: Jane Doe"', '"Written by John Smith"',
+                           "# Copyright 2021 Google LLC", "The author field is optional"],
+    "names_javadoc.java": ['"@author Jane Doe"', "String author = getAuthor();", "@since 1.2"],
+    "names_template.js": ["// Author: Jane Doe\n`", "'Written by Jane Doe'", "const author = require"],
+    "names_after_header.c": ['"Copyright 2019 Jane Doe"', "Copyright 2008 Google Inc. All Rights Reserved."],
+}
+
+
+@pytest.mark.parametrize("name", sorted(NAME_GOLDEN))
+def test_name_golden_counts_and_traps(name: str) -> None:
+    case = GOLDEN / name
+    result = transform_document(case.read_text(encoding="utf-8"), EXT_LANG[case.suffix])
+    assert result.pii_counts["NAME"] == NAME_GOLDEN[name]
+    assert result.text.count("<NAME>") == NAME_GOLDEN[name]
+    for trap in NAME_TRAPS[name]:
+        assert trap in result.text, trap
+
+
+@pytest.mark.parametrize(
+    ("lang", "text", "expected"),
+    [
+        ("java", "/**\n * @author Jane Doe\n */\n", "/**\n * @author <NAME>\n */\n"),
+        ("java", "// @author: jdoe\n", "// @author: <NAME>\n"),
+        ("python", "# Author: Jane Doe <<EMAIL>>\n", "# Author: <NAME> <<EMAIL>>\n"),
+        ("python", "# Authors: A. Turing, Grace Hopper and Ada Lovelace\n", "# Authors: <NAME>, <NAME> and <NAME>\n"),
+        ("python", "# Author(s): Jane Doe; John Smith\n", "# Author(s): <NAME>; <NAME>\n"),
+        ("python", "# Author: Pearu Peterson, March 2002\n", "# Author: <NAME>, March 2002\n"),
+        ("python", '""".. moduleauthor:: Jane Doe <<EMAIL>>"""\n', '""".. moduleauthor:: <NAME> <<EMAIL>>"""\n'),
+        ("shell", "# Maintainer: Jane Doe <<EMAIL>>\n", "# Maintainer: <NAME> <<EMAIL>>\n"),
+        ("c", "/* Written by Linus Torvalds. */\n", "/* Written by <NAME>. */\n"),
+        ("c", "x = 1; // Created by Jane Doe on 1/2/19.\n", "x = 1; // Created by <NAME> on 1/2/19.\n"),
+        ("c", "// Copyright (c) 2019 Jane Doe\n", "// Copyright (c) 2019 <NAME>\n"),
+        ("c", "// Copyright (C) 2010-2015, Jean-Luc van der Berg\n", "// Copyright (C) 2010-2015, <NAME>\n"),
+        ("c", "// \u00a9 2020 Zoë Ørsted\n", "// \u00a9 2020 <NAME>\n"),
+        ("c", "// Copyright 2019 Jane Doe. All rights reserved.\n", "// Copyright 2019 <NAME>. All rights reserved.\n"),
+        ("html", "<!-- Author: Jane Doe -->\n<p>Author: Jane Doe</p>\n", "<!-- Author: <NAME> -->\n<p>Author: Jane Doe</p>\n"),
+        ("rust", "fn f<'a>(x: &'a str) {} // Author: Jane Doe\n", "fn f<'a>(x: &'a str) {} // Author: <NAME>\n"),
+    ],
+)  # fmt: skip
+def test_names_in_comments_are_redacted(lang: str, text: str, expected: str) -> None:
+    out, n = redact_names(text, lang)
+    assert out == expected
+    assert n == expected.count("<NAME>")
+    assert redact_names(out, lang) == (out, 0)  # idempotent
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("python", "author = get_author()\n"),
+        ("python", "self.maintainer = maintainer  # the maintainer: see below\n"),
+        ("python", 'print("Written by Jane Doe")\n'),
+        ("python", "AUTHORS = ['Jane Doe']  # Author: unknown\n"),
+        ("python", "# Author: see the AUTHORS file\n"),
+        ("python", "# Written by hand, tested by CI.\n"),
+        ("java", 'String s = "// Author: Jane Doe";\n'),
+        ("javascript", "const t = `/* Author: Jane Doe */`;\n"),
+        ("c", "// Copyright 2008 Google Inc. All Rights Reserved.\n"),
+        ("c", "// Copyright 2009 The Go Authors. All rights reserved.\n"),
+        ("c", "// Copyright (C) 2007 Free Software Foundation, Inc.\n"),
+        ("c", "// (c) Second item of the list\n"),
+        ("c", "// IN NO EVENT SHALL THE COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM\n"),
+        ("c", "// Copyright (c) Meta Platforms, Inc. and affiliates.\n"),
+        ("go", "// Package author implements Author: lookups.\nfunc Author() {}\n"),
+        ("unknown-lang", "# Author: Jane Doe\n"),
+    ],
+)  # fmt: skip
+def test_names_in_code_and_organisations_stay(lang: str, text: str) -> None:
+    assert redact_names(text, lang) == (text, 0)
+
+
+def test_comment_spans_skip_strings() -> None:
+    text = 'a = "# not a comment"  # a comment\n"""doc"""\nb = """data"""\n'
+    spans = [text[a:b] for a, b in comment_spans(text, "python")]
+    assert spans == ["# a comment", '"""doc"""']
+
+
+def test_name_counts_reach_the_transform_edits_table(tmp_path, pipeline_resources) -> None:
+    """``transformed_code`` through Dagster: the ``name`` column of ``transform_edits`` counts the
+    replaced names per file, and the decision detail lists them like the other PII kinds."""
+    import json
+
+    from dagster import materialize
+
+    from opencoder_assets.definitions import code_assets
+
+    repo = tmp_path / "repos" / "feed"
+    repo.mkdir(parents=True)
+    for name in NAME_GOLDEN:
+        if name.endswith(".py"):
+            (repo / name).write_text((GOLDEN / name).read_text(encoding="utf-8"), encoding="utf-8")
+    (repo / "plain.py").write_text("def f(author):\n    return author.name\n" * 3, encoding="utf-8")
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"repos": [{"name": "feed", "stars": 1, "commit_time": "2024-01-01T00:00:00Z"}]}))
+    res = pipeline_resources([tmp_path / "repos"], manifest, engine="inprocess")
+    upto = {"raw_code", "preprocessed_code", "exact_deduped_code", "fuzzy_deduped_code", "transformed_code"}
+    assert materialize([a for a in code_assets if a.partitions_def is None], resources=res).success
+    assert materialize([a for a in code_assets if a.key.to_user_string() in upto], resources=res,
+                       partition_key="python").success
+    rows = res["metrics"].query(
+        "SELECT d.path, e.name, e.email, d.detail FROM transform_edits e JOIN file_decisions d USING (file_id) "
+        "WHERE d.step = 'transformed_code' ORDER BY d.path")
+    assert [(r[0], r[1], r[2]) for r in rows] == [("names_docstring.py", 8, 1), ("plain.py", 0, 0)]
+    assert "name=8" in rows[0][3]

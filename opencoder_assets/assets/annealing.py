@@ -18,10 +18,12 @@ import pyarrow.parquet as pq
 from dagster import AssetExecutionContext, AssetKey, Config, MaterializeResult, MetadataValue, asset
 
 from opencoder_assets.assets.common import (
+    MATCH_SCHEMA,
     StepTally,
     publish_step,
     read_batches,
     run_streaming_step,
+    stored_benchmark_items,
     tally_decisions,
 )
 from opencoder_assets.core.annealing import (
@@ -32,6 +34,7 @@ from opencoder_assets.core.annealing import (
     selection_sql,
     tokens_sql,
 )
+from opencoder_assets.core.decontamination import Decontaminator
 from opencoder_assets.core.duckdb_sql import sql_path_list, sql_str
 from opencoder_assets.core.sandbox import ISOLATION_MODES, Sandbox, SandboxLimits
 from opencoder_assets.core.schema import DECISION_SCHEMA
@@ -334,6 +337,8 @@ class AnnealingMixConfig(Config):
 
     ``total_tokens=None``: the largest total every pool can fill at these proportions.
     ``seed=None``: ``PipelineSettings.seed``.
+    ``decontaminate``: drop samples matching any ``benchmark_sets`` item (same rules and strict entry
+    points as ``sft_decontaminated``; ``stoplist_generic_entry_points`` is the same opt-in).
     """
 
     weights: dict[str, float] = dict(RECIPE_MIXTURE)
@@ -341,15 +346,20 @@ class AnnealingMixConfig(Config):
     seed: int | None = None
     languages: list[str] = []
     exclude_algorithmic_from_original: bool = True
+    decontaminate: bool = True
+    stoplist_generic_entry_points: bool = False
 
 
 @asset(
     group_name="annealing",
-    deps=[AssetKey("refinecode_code"), algorithmic_corpus, synthetic_snippets, code_textbooks],
+    deps=[AssetKey("refinecode_code"), algorithmic_corpus, synthetic_snippets, code_textbooks,
+          AssetKey("benchmark_sets")],
     description="The annealing mixture: categories original (RefineCode distribution), algorithmic, "
     "synthetic_snippets, code_textbooks at the recipe's 84.21/12.44/2.71/0.91 token proportions by "
     "default; deterministic md5-ordered sampling to each category's token budget "
-    "(tokens counted with the pipeline tokenizer, core/tokens.py). Metadata has the per-category token table.",
+    "(tokens counted with the pipeline tokenizer, core/tokens.py). Samples matching a benchmark "
+    "(benchmark_sets: entry points, 10-grams) are dropped with the benchmark task in the decision detail "
+    "and the `decontamination_matches` table. Metadata has the per-category token table.",
 )
 def annealing_mix(
     context: AssetExecutionContext,
@@ -385,6 +395,9 @@ def annealing_mix(
     if not parts:
         raise FileNotFoundError("annealing_mix: no input category has published data")
 
+    index = (Decontaminator(stored_benchmark_items(storage, "annealing_mix"),
+                            stoplist_generic_entry_points=config.stoplist_generic_entry_points)
+             if config.decontaminate else None)
     writer = storage.writer("annealing_mix", None)
     try:
         with duckdb.connect() as con:
@@ -392,13 +405,7 @@ def annealing_mix(
             tok_info = duckdb_register(con, settings.tokenizer_path)
             # a table, not a view: each document is tokenized once, not once per query below
             con.execute("CREATE TEMP TABLE candidates AS " + " UNION ALL ".join(parts))
-            pools = {c: (int(t or 0), int(n)) for c, t, n in con.execute(
-                "SELECT category, sum(tokens), count(*) FROM candidates GROUP BY category").fetchall()}
-            plan = plan_budgets(config.weights, pools, config.total_tokens)
-            con.execute("CREATE TEMP TABLE budgets (category VARCHAR, budget BIGINT)")
-            con.executemany("INSERT INTO budgets VALUES (?, ?)",
-                            [[c.category, c.budget_tokens] for c in plan.categories.values()])
-            con.execute(f"CREATE TEMP TABLE selected AS {selection_sql('candidates', 'budgets', seed)}")
+            plan, rounds, checked = _select_decontaminated(con, config.weights, config.total_tokens, seed, index)
             out = writer.shard_path(0)
             con.execute(f"""COPY (SELECT sample_id, category, source_asset, language, text, tokens FROM selected)
                             TO {sql_str(str(out))} (FORMAT parquet)""")
@@ -411,9 +418,20 @@ def annealing_mix(
                 SELECT c.sample_id AS file_id, coalesce(c.repo, c.source_asset) AS repo,
                        coalesce(c.path, c.sample_id) AS path, c.language,
                        CASE WHEN s.sample_id IS NULL THEN 'dropped' ELSE 'kept' END AS decision,
-                       CASE WHEN s.sample_id IS NULL THEN 'not_sampled' END AS reason,
-                       c.category AS detail, strlen(c.text)::BIGINT AS size_bytes
-                FROM candidates c LEFT JOIN selected s USING (category, sample_id)) TO {sql_str(str(decisions_path))} (FORMAT parquet)""")
+                       CASE WHEN x.sample_id IS NOT NULL THEN x.reason
+                            WHEN s.sample_id IS NULL THEN 'not_sampled' END AS reason,
+                       CASE WHEN x.sample_id IS NOT NULL
+                            THEN x.task_id || ' [' || x.benchmark || ', ' || c.category || ']'
+                            ELSE c.category END AS detail,
+                       strlen(c.text)::BIGINT AS size_bytes
+                FROM candidates c LEFT JOIN selected s USING (category, sample_id)
+                LEFT JOIN contaminated x USING (category, sample_id)) TO {sql_str(str(decisions_path))} (FORMAT parquet)""")
+            matches_path = writer.path / "decontamination_matches.parquet"
+            pq.write_table(con.execute("SELECT sample_id, category AS source, reason, benchmark, task_id, view, evidence "
+                                       "FROM contaminated ORDER BY category, sample_id").to_arrow_table().cast(MATCH_SCHEMA),
+                           matches_path)
+            removed = con.execute("SELECT benchmark || ':' || reason, count(*) FROM contaminated GROUP BY ALL "
+                                  "ORDER BY 1").fetchall()
         tally = tally_decisions(decisions_path)
         for category, c in plan.categories.items():
             if c.shortfall_tokens:
@@ -421,8 +439,12 @@ def annealing_mix(
                                     f"{c.budget_tokens}; taken whole (no repetition)")
         return publish_step(
             context, step="annealing_mix", partition="__all__", writer=writer, metrics=metrics, tally=tally,
-            decisions_path=decisions_path,
+            decisions_path=decisions_path, extra_tables={"decontamination_matches": matches_path},
             extra_metadata={
+                "decontaminated": MetadataValue.bool(index is not None),
+                "decontamination_checked_samples": MetadataValue.int(checked),
+                "decontamination_rounds": MetadataValue.int(rounds),
+                "removed_by_benchmark_and_rule": MetadataValue.json(dict(removed)),
                 "token_table": MetadataValue.md(plan.table_markdown()),
                 "token_table_json": MetadataValue.json(plan.as_rows()),
                 "total_budget_tokens": MetadataValue.int(plan.total_budget),
@@ -436,6 +458,54 @@ def annealing_mix(
     except BaseException:
         writer.abort()
         raise
+
+
+_CHECK_BATCH_ROWS = 2000
+
+
+def _select_decontaminated(con: duckdb.DuckDBPyConnection, weights: dict[str, float], total_tokens: int | None,
+                           seed: int, index: Decontaminator | None) -> tuple[Any, int, int]:
+    """Select to the budgets from the clean candidates, checking only what gets selected: select,
+    check the newly selected samples against the benchmarks, exclude the contaminated ones and
+    select again until a selection holds none (the md5 order is stable, so each round only adds
+    the few samples that move in past the budget line). Leaves tables ``selected`` and
+    ``contaminated``; returns (plan, rounds, samples checked)."""
+    con.execute("CREATE TEMP TABLE contaminated (category VARCHAR, sample_id VARCHAR, reason VARCHAR, "
+                "benchmark VARCHAR, task_id VARCHAR, view VARCHAR, evidence VARCHAR)")
+    con.execute("CREATE TEMP TABLE checked (category VARCHAR, sample_id VARCHAR)")
+    con.execute("CREATE TEMP VIEW clean AS SELECT c.* FROM candidates c ANTI JOIN contaminated x USING (category, sample_id)")
+    con.execute("CREATE TEMP TABLE budgets (category VARCHAR, budget BIGINT)")
+    rounds = checked = 0
+    while True:
+        rounds += 1
+        pools = {c: (int(t or 0), int(n)) for c, t, n in con.execute(
+            "SELECT category, sum(tokens), count(*) FROM clean GROUP BY category").fetchall()}
+        plan = plan_budgets(weights, pools, total_tokens)
+        con.execute("DELETE FROM budgets")
+        con.executemany("INSERT INTO budgets VALUES (?, ?)", [[c.category, c.budget_tokens] for c in plan.categories.values()])
+        con.execute(f"CREATE OR REPLACE TEMP TABLE selected AS {selection_sql('clean', 'budgets', seed)}")
+        if index is None:
+            return plan, rounds, checked
+        # the ids first, then one uninterrupted stream (a statement on ``con`` would end the reader)
+        con.execute("CREATE OR REPLACE TEMP TABLE to_check AS "
+                    "SELECT category, sample_id FROM selected ANTI JOIN checked USING (category, sample_id)")
+        con.execute("INSERT INTO checked SELECT * FROM to_check")
+        reader = con.execute("SELECT category, sample_id, text FROM selected SEMI JOIN to_check USING (category, sample_id)"
+                             ).fetch_record_batch(_CHECK_BATCH_ROWS)
+        hits: list[dict[str, str]] = []
+        for batch in reader:
+            checked += batch.num_rows
+            for cat, sid, text in zip(*(batch.column(i).to_pylist() for i in range(3)), strict=True):
+                hit = index.check(text or "")
+                if hit is not None:
+                    hits.append({"category": cat, "sample_id": sid, "reason": hit.reason, "benchmark": hit.benchmark,
+                                 "task_id": hit.task_id, "view": hit.view, "evidence": hit.evidence[:500]})
+        if not hits:
+            return plan, rounds, checked
+        con.register("_hits", pa.Table.from_pylist(hits))
+        con.execute("INSERT INTO contaminated SELECT category, sample_id, reason, benchmark, task_id, view, evidence "
+                    "FROM _hits")
+        con.unregister("_hits")
 
 
 ANNEALING_ASSETS = [algorithmic_corpus, synthetic_snippets, code_textbooks, annealing_mix]

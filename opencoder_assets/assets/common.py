@@ -25,6 +25,29 @@ from resources.storage import CorpusStorage, PartitionWriter, PublicationError, 
 
 BatchFn = Callable[[pa.Table], tuple[pa.Table, pa.Table]]
 
+#: One row per sample removed by benchmark decontamination (SFT stages, annealing mix): the
+#: ``decontamination_matches`` table of the metrics store.
+MATCH_SCHEMA = pa.schema([
+    pa.field("sample_id", pa.string()),
+    pa.field("source", pa.string()),
+    pa.field("reason", pa.string()),
+    pa.field("benchmark", pa.string()),
+    pa.field("task_id", pa.string()),
+    pa.field("view", pa.string()),
+    pa.field("evidence", pa.string()),
+])
+
+
+def stored_benchmark_items(storage: CorpusStorage, step: str) -> list[Any]:
+    """The ``benchmark_sets`` asset's items, for a step that decontaminates against them."""
+    from opencoder_assets.core.decontamination import BenchmarkItem
+
+    if not storage.has("benchmark_sets", None):
+        raise FileNotFoundError(f"{step}: benchmark_sets is not materialized (its upstream); materialize it "
+                                "first, or switch decontamination off in the step's config")
+    rows = pq.read_table(storage.shards("benchmark_sets", None)).to_pylist()
+    return [BenchmarkItem(b["benchmark"], b["task_id"], b["entry_point"], tuple(b["texts"])) for b in rows]
+
 
 
 

@@ -18,8 +18,14 @@ import pyarrow.parquet as pq
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from opencoder_assets.assets.annealing import code_textbooks, synthetic_snippets
-from opencoder_assets.assets.common import StepTally, publish_step, read_batches
-from opencoder_assets.core.decontamination import BenchmarkItem, Decontaminator, load_benchmarks
+from opencoder_assets.assets.common import (
+    MATCH_SCHEMA,
+    StepTally,
+    publish_step,
+    read_batches,
+    stored_benchmark_items,
+)
+from opencoder_assets.core.decontamination import Decontaminator, load_benchmarks
 from opencoder_assets.core.schema import DECISION_SCHEMA
 from opencoder_assets.core.sft import (
     INSTRUCTION_SCHEMA,
@@ -38,16 +44,6 @@ BENCHMARK_SCHEMA = pa.schema([
     pa.field("task_id", pa.string()),
     pa.field("entry_point", pa.string()),
     pa.field("texts", pa.list_(pa.large_string())),
-])
-
-MATCH_SCHEMA = pa.schema([
-    pa.field("sample_id", pa.string()),
-    pa.field("source", pa.string()),
-    pa.field("reason", pa.string()),
-    pa.field("benchmark", pa.string()),
-    pa.field("task_id", pa.string()),
-    pa.field("view", pa.string()),
-    pa.field("evidence", pa.string()),
 ])
 
 _QA = re.compile(r"###\s*Instruction\s*\n(.*?)\n###\s*Response\s*\n(.*)", re.DOTALL | re.IGNORECASE)
@@ -314,6 +310,7 @@ def benchmark_sets(
         "items_by_benchmark": MetadataValue.json(dict(Counter(i.benchmark for i in items))),
         "entry_points_checked": MetadataValue.int(s.entry_points),
         "stoplisted_entry_points": MetadataValue.json(s.stoplisted_entry_points),
+        "generic_entry_points_bare_call_only": MetadataValue.json(s.bare_only_entry_points),
         "plain_10grams": MetadataValue.int(s.plain_ngrams),
         "canonical_10grams": MetadataValue.int(s.canonical_ngrams),
         "data_path": MetadataValue.path(str(writer.path)),
@@ -321,11 +318,16 @@ def benchmark_sets(
 
 
 class DecontaminationConfig(Config):
+    """Strict by default: every benchmark entry point is matched (generic names such as ``add`` as a
+    bare call or definition only). Opt-in: ``stoplist_generic_entry_points`` skips generic names,
+    ``entry_point_stoplist`` the listed ones (the 10-gram rule still covers their items)."""
+
     n: int = 10
     min_informative: int = 3
     min_plain_words: int = 3
     canonical: bool = True
     entry_point_stoplist: list[str] = []
+    stoplist_generic_entry_points: bool = False
     stages: list[str] = ["stage1", "stage2"]
 
 
@@ -341,11 +343,11 @@ class DecontaminationConfig(Config):
 def sft_decontaminated(
     context: AssetExecutionContext, config: DecontaminationConfig, storage: CorpusStorage, metrics: MetricsStore
 ) -> MaterializeResult:
-    bench = pq.read_table(storage.shards("benchmark_sets", None)).to_pylist()
-    items = [BenchmarkItem(b["benchmark"], b["task_id"], b["entry_point"], tuple(b["texts"])) for b in bench]
+    items = stored_benchmark_items(storage, "sft_decontaminated")
     index = Decontaminator(items, n=config.n, min_informative=config.min_informative,
                            min_plain_words=config.min_plain_words, canonical=config.canonical,
-                           entry_point_stoplist=config.entry_point_stoplist)
+                           entry_point_stoplist=config.entry_point_stoplist,
+                           stoplist_generic_entry_points=config.stoplist_generic_entry_points)
     meta: dict[str, Any] = {}
     removed_by: Counter[str] = Counter()
     for stage in config.stages:

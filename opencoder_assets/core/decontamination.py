@@ -3,11 +3,14 @@
 Rules, applied to ``instruction + "\\n" + output`` of every sample, first match wins:
 
 1. ``benchmark_entry_point``: the sample mentions a benchmark entry point *as a function*: the name
-   word-bounded and followed by ``(`` (a call or a ``def``), case-sensitive. Generic names that would
-   remove unrelated data are stop-listed (:func:`is_generic_entry_point`): single-word names without
-   ``_``/camelCase (``add``, ``solve``, ``fib``, ``histogram``...), names of <= 3 characters, Python
-   builtins, and :data:`COMMON_ENTRY_POINTS` (``is_prime``, ``sort_array``...). Stop-listed items are
-   still covered by rule 2.
+   word-bounded and followed by ``(`` (a call or a ``def``), case-sensitive. **Strict by default**
+   (the recipe: every entry point of the benchmark is matched). Generic names
+   (:func:`is_generic_entry_point`: single-word names without ``_``/camelCase such as ``add``,
+   ``solve``, ``fib``; names of <= 3 characters; Python builtins; :data:`COMMON_ENTRY_POINTS` such as
+   ``is_prime``, ``below_zero``) match only as a bare call or a definition: ``obj.add(x)``,
+   ``np.median(a)``, ``re.search(p, s)`` call another object's method, not the benchmark function.
+   Opt-in, not the default: ``stoplist_generic_entry_points=True`` skips the generic names entirely
+   (rule 2 still covers them), and ``entry_point_stoplist`` exempts named ones.
 2. ``benchmark_10gram``: the sample shares an n-gram (n=10) with a benchmark item's prompt, solution
    or tests, in either of two *views* of the same token stream:
 
@@ -126,6 +129,8 @@ def _open_text(path: str | Path):
 
 #: Any identifier used as a function (call or definition): one pass + dict lookup, not a giant regex.
 _CALL_RE = re.compile(r"(?<![\w])([^\W\d]\w*)\s*\(")
+#: a member/qualified access right before a name: ``obj.``, ``ptr->``, ``ns::`` (spaces allowed)
+_MEMBER_OPS = (".", "->", "::")
 _DEF_RE = re.compile(r"\b(?:def|function|func|fn)\s+([A-Za-z_]\w*)\s*\(")
 
 
@@ -206,6 +211,8 @@ class IndexStats:
     items: int = 0
     entry_points: int = 0
     stoplisted_entry_points: list[str] = field(default_factory=list)
+    #: generic names matched only as a bare call/definition (strict mode)
+    bare_only_entry_points: list[str] = field(default_factory=list)
     plain_ngrams: int = 0
     plain_ngrams_discarded: int = 0
     canonical_ngrams: int = 0
@@ -213,7 +220,12 @@ class IndexStats:
 
 
 class Decontaminator:
-    """An in-memory index of benchmark entry points and n-grams; ``check`` is thread-safe."""
+    """An in-memory index of benchmark entry points and n-grams; ``check`` is thread-safe.
+
+    Entry points are strict by default: every one is matched (generic names as a bare call or
+    definition). ``stoplist_generic_entry_points=True`` (opt-in) skips the generic names and
+    ``entry_point_stoplist`` the named ones; the 10-gram rule still covers their items.
+    """
 
     def __init__(
         self,
@@ -224,6 +236,7 @@ class Decontaminator:
         min_plain_words: int = 3,
         canonical: bool = True,
         entry_point_stoplist: Iterable[str] = (),
+        stoplist_generic_entry_points: bool = False,
         check_entry_points: bool = True,
     ) -> None:
         self.n = n
@@ -234,16 +247,20 @@ class Decontaminator:
         self.stats = IndexStats(items=len(self.items))
         stop = set(entry_point_stoplist)
         self._entry: dict[str, BenchmarkItem] = {}
+        self._entry_bare: dict[str, BenchmarkItem] = {}  # generic names: bare call or definition only
         for item in self.items:
             ep = item.entry_point
             if not ep or not check_entry_points:
                 continue
-            if is_generic_entry_point(ep, stop):
+            if ep in stop or (stoplist_generic_entry_points and is_generic_entry_point(ep)):
                 self.stats.stoplisted_entry_points.append(ep)
+            elif is_generic_entry_point(ep):
+                self._entry_bare.setdefault(ep, item)
             else:
                 self._entry.setdefault(ep, item)
         self.stats.stoplisted_entry_points = sorted(set(self.stats.stoplisted_entry_points))
-        self.stats.entry_points = len(self._entry)
+        self.stats.bare_only_entry_points = sorted(self._entry_bare)
+        self.stats.entry_points = len(self._entry) + len(self._entry_bare)
 
         item_tokens = [[tokens(t) for t in item.texts] for item in self.items]
         self._vocab: set[str] = {tok for per_item in item_tokens for toks in per_item for tok in toks}
@@ -278,10 +295,14 @@ class Decontaminator:
 
     def check(self, text: str) -> Contamination | None:
         """The first rule the text violates, or None if it is clean."""
-        if self._entry:
-            entry = self._entry
+        if self._entry or self._entry_bare:
+            entry, bare = self._entry, self._entry_bare
             for m in _CALL_RE.finditer(text):
                 item = entry.get(m.group(1))
+                if item is None:
+                    item = bare.get(m.group(1))
+                    if item is not None and text[max(0, m.start() - 40):m.start()].rstrip().endswith(_MEMBER_OPS):
+                        item = None  # ``obj.add(``: another object's method
                 if item is not None:
                     return Contamination("benchmark_entry_point", item.benchmark, item.task_id, "entry_point",
                                          m.group(1))

@@ -84,6 +84,7 @@ def compute_signals_with_errors(
     size_bytes: int,
     lang: str = "en",
     compat: SignalCompat | None = None,
+    js_parser: str = "esprima",
 ) -> tuple[dict[str, SignalValue], dict[str, str]]:
     """Like :func:`compute_signals` but also returns ``{signal: error message}``.
 
@@ -102,6 +103,7 @@ def compute_signals_with_errors(
         size_bytes=size_bytes,
         lang=lang,
         compat=compat or SignalCompat(),
+        js_parser=js_parser,
     )
     result: dict[str, SignalValue] = {}
     errors: dict[str, str] = {}
@@ -126,11 +128,13 @@ def compute_signals(
     size_bytes: int,
     lang: str = "en",
     compat: SignalCompat = SignalCompat(),  # noqa: B008 - frozen dataclass, safe default
+    js_parser: str = "esprima",
 ) -> dict[str, float | int | bool | None]:
     """All applicable quality signals of one file, keyed by reference signal name.
 
     ``filename`` is the full name incl. extension; ``ext`` has no dot; ``text`` should be
-    decoded with universal newlines (as the reference read files in text mode).
+    decoded with universal newlines (as the reference read files in text mode). ``js_parser``:
+    ``"esprima"`` (reference) or ``"tree-sitter"`` for the JavaScript AST signals.
     """
     return compute_signals_with_errors(
         text,
@@ -141,6 +145,7 @@ def compute_signals(
         size_bytes=size_bytes,
         lang=lang,
         compat=compat,
+        js_parser=js_parser,
     )[0]
 
 

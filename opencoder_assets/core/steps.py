@@ -310,6 +310,7 @@ def _cluster_summary(clusters: Path) -> tuple[dict[str, int], list[dict[str, Any
 TRANSFORM_EDIT_SCHEMA = pa.schema([
     ("file_id", pa.string()), ("copyright_removed_chars", pa.int64()), ("copyright_only_file", pa.bool_()),
     ("email", pa.int64()), ("ip_address", pa.int64()), ("password", pa.int64()), ("key", pa.int64()),
+    ("name", pa.int64()),
 ])
 
 
@@ -352,7 +353,7 @@ def transform(batch: pa.Table, params: TransformParams) -> StepOutput:
         edits["file_id"].append(d["file_id"][i])
         edits["copyright_removed_chars"].append(res.copyright_removed_chars)
         edits["copyright_only_file"].append(res.copyright_only)
-        for kind in ("EMAIL", "IP_ADDRESS", "PASSWORD", "KEY"):
+        for kind in ("EMAIL", "IP_ADDRESS", "PASSWORD", "KEY", "NAME"):
             edits[kind.lower()].append(int(res.pii_counts.get(kind, 0)))
     kept = batch.filter(pa.array(keep, pa.bool_()))
     kept = kept.set_column(kept.schema.get_field_index("content"), "content", pa.array(new_content, pa.large_string()))
@@ -376,12 +377,15 @@ SIGNAL_SCHEMA = pa.schema([
 @dataclass(frozen=True)
 class SignalParams:
     """``lang``: natural language of text documents for the natural-language signals; ``auto``
-    identifies it per document (core/langid.py; ``zh`` -> simplified Chinese + jieba words)."""
+    identifies it per document (core/langid.py; ``zh`` -> simplified Chinese + jieba words).
+    ``js_parser``: parser of the JavaScript AST signals; ``esprima`` (reference parity, rejects
+    ES2018+) or ``tree-sitter`` (current syntax; docs/filtering.md "JavaScript parser")."""
 
     lang: str = AUTO
+    js_parser: Literal["esprima", "tree-sitter"] = "esprima"
 
 
-def signals_for_batch(batch: pa.Table, lang: str = AUTO) -> pa.Table:
+def signals_for_batch(batch: pa.Table, lang: str = AUTO, js_parser: str = "esprima") -> pa.Table:
     """All reference signals per file as a map column; failures go to ``signal_errors``."""
     d = batch.to_pydict()
     out: dict[str, list] = {name: [] for name in SIGNAL_SCHEMA.names}
@@ -392,6 +396,7 @@ def signals_for_batch(batch: pa.Table, lang: str = AUTO) -> pa.Table:
         sig, errors = compute_signals_with_errors(
             d["content"][i], program_lang=d["language"][i], doc_type=d["doc_type"][i], ext=d["ext"][i] or "",
             filename=path.rsplit("/", 1)[-1], size_bytes=int(d["size_bytes"][i] or 0), lang=doc_lang or "en",
+            js_parser=js_parser,
         )
         for key in ("file_id", "repo", "path", "language", "doc_type"):
             out[key].append(d[key][i])
@@ -403,7 +408,7 @@ def signals_for_batch(batch: pa.Table, lang: str = AUTO) -> pa.Table:
 def quality_signals(batch: pa.Table, params: SignalParams) -> StepOutput:
     """Annotates, never drops: thresholds are applied by filtered_code, so re-tuning never
     recomputes signals."""
-    table = signals_for_batch(batch, params.lang)
+    table = signals_for_batch(batch, params.lang, params.js_parser)
     failures: dict[str, float] = {}
     for errs in table["signal_errors"].to_pylist():
         for k, _ in errs:
@@ -613,7 +618,7 @@ CODE_STEPS: list[StepSpec] = [
              global_fn=f"{_M}:fuzzy_dedup_global", params="opencoder_assets.core.fuzzy_dedup:FuzzyDedupParams",
              sides=(("dedup_clusters", _CLUSTER_SCHEMA),), kinds=("parquet", "duckdb", "dask")),
     StepSpec("transformed_code", "fuzzy_deduped_code", "Removes the leading copyright/license comment block and "
-             "replaces PII (emails, IPs, passwords, keys) by placeholders; per-file edit counts are the "
+             "replaces PII (emails, IPs, passwords, keys, author names in comments) by placeholders; per-file edit counts are the "
              "`transform_edits` table.", CODE_SCHEMA, in_schema=CODE_SCHEMA, map_fn=f"{_M}:transform",
              params=f"{_M}:TransformParams", sides=(("transform_edits", TRANSFORM_EDIT_SCHEMA),)),
     StepSpec("quality_signals", "transformed_code", "Every quality signal of the reference framework per file "

@@ -13,6 +13,10 @@ examples.  Short version:
 * **PII**: ``<EMAIL>``, ``<IP_ADDRESS>``, ``<PASSWORD>``, ``<KEY>`` placeholders, replacing only
   the secret value and keeping the surrounding syntax.  Reserved/private/documentation IPs,
   version strings, RFC 2606 example emails and obvious non-secrets are kept.  Idempotent.
+* **Names** (``<NAME>``, from the paper's placeholder list): author attributions *inside comments
+  and docstrings* only (``@author X``, ``Author(s): X, Y``, ``Maintainer: X``, ``Written by X``,
+  ``Copyright (c) 2019 X``); the keyword stays, each name becomes ``<NAME>``.  Code (identifiers,
+  string literals) is never touched.
 
 Performance: every pattern is compiled once and guarded by a cheap substring pre-check.
 """
@@ -24,24 +28,30 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
+
+import regex
 
 __all__ = [
     "PII_KINDS",
     "CommentSyntax",
     "CopyrightHeader",
     "TransformResult",
+    "comment_spans",
     "comment_syntax",
     "find_copyright_header",
+    "redact_names",
     "redact_pii",
     "remove_copyright_header",
     "transform_document",
 ]
 
-PII_KINDS: tuple[str, ...] = ("EMAIL", "IP_ADDRESS", "PASSWORD", "KEY")
+PII_KINDS: tuple[str, ...] = ("EMAIL", "IP_ADDRESS", "PASSWORD", "KEY", "NAME")
 EMAIL_PLACEHOLDER = "<EMAIL>"
 IP_PLACEHOLDER = "<IP_ADDRESS>"
 PASSWORD_PLACEHOLDER = "<PASSWORD>"
 KEY_PLACEHOLDER = "<KEY>"
+NAME_PLACEHOLDER = "<NAME>"
 
 
 @dataclass
@@ -843,7 +853,8 @@ _PASSWORD_TAG = re.compile(
 
 
 def redact_pii(text: str, program_lang: str | None = None) -> tuple[str, dict[str, int]]:
-    """Replace emails, public IPs, passwords and keys by placeholders; returns (text, counts).
+    """Replace emails, public IPs, passwords, keys and (given ``program_lang``, whose comment
+    syntax locates the comments) author names by placeholders; returns (text, counts).
 
     ``program_lang`` (optional, additive) only relaxes one heuristic: in config languages
     (ini, dotenv, yaml, properties, ...) a bare-word value ``password = hunter2`` is a secret,
@@ -906,6 +917,9 @@ def redact_pii(text: str, program_lang: str | None = None) -> tuple[str, dict[st
     if spans:
         text = _replace_spans(text, spans, IP_PLACEHOLDER)
         counts["IP_ADDRESS"] += len(spans)
+    # --- author names in comments (last: ``Maintainer: X <<EMAIL>>`` already has its placeholder)
+    if program_lang:
+        text, counts["NAME"] = redact_names(text, program_lang)
     return text, counts
 
 
@@ -915,6 +929,189 @@ def _always(_: str) -> bool:
 
 def _not_high_entropy(v: str) -> bool:
     return _looks_non_secret(v) or not _high_entropy(v.rstrip("=")[:512])
+
+
+# =====================================================================================
+# Author names in comments
+# =====================================================================================
+
+#: String-literal quotes per comment family (so a comment marker inside a string is not a
+#: comment, and ``"Author: X"`` in code stays). Families where ``'`` is not a string quote
+#: (Haskell primes, Ada attributes, Lisp quote, VB comments, MATLAB transpose) use ``"`` only.
+_STRING_QUOTES: dict[CommentSyntax, str] = {
+    _C: "\"'`", _CSS: "\"'", _PHP: "\"'", _HASH: "\"'", _HASH_C: '"', _PY: "\"'", _PWSH: "\"'",
+    _JULIA: '"', _COFFEE: "\"'", _XML: "", _SQL: "\"'", _LUA: "\"'", _HASKELL: '"', _DASH: '"',
+    _LISP: '"', _SEMI: '"', _INI: "", _PERCENT: "", _PROLOG: '"', _ML: '"', _PASCAL: "'",
+    _FORTRAN: "\"'", _VB: '"',
+}  # fmt: skip
+_TRIPLE = (r'(?:"""(?:[^"\\]|\\.|"(?!""))*(?:"""|\Z)|'
+           r"'''(?:[^'\\]|\\.|'(?!''))*(?:'''|\Z))")
+
+
+@lru_cache(maxsize=64)
+def _token_re(syntax: CommentSyntax) -> re.Pattern[str]:
+    """One left-to-right tokenizer: Python docstring | triple-quoted string | block comment |
+    line comment | string. ``finditer`` skips the code between tokens at C speed; a quoted
+    string ends at its line's end unless closed (a stray ``'``, e.g. a Rust lifetime, cannot
+    swallow the rest of the file)."""
+    alts: list[str] = []
+    if syntax.docstring:  # a triple-quoted string that starts its line = a docstring
+        alts.append(rf"(?P<doc>^[ \t]*[rRuU]{{0,2}}{_TRIPLE})")
+        alts.append(rf"(?P<str3>{_TRIPLE})")  # a prefix letter (r, b, f) is just code before it
+    for opener, closer in sorted(syntax.block, key=lambda oc: -len(oc[0])):
+        alts.append(f"(?P<b{len(alts)}>{re.escape(opener)}.*?(?:{re.escape(closer)}|\\Z))")
+    for marker in sorted(syntax.line, key=len, reverse=True):
+        alts.append(f"(?P<l{len(alts)}>{re.escape(marker)}[^\\n]*)")
+    for q in _STRING_QUOTES.get(syntax, "\"'"):
+        eq = re.escape(q)
+        body = f"(?:[^{eq}\\\\]|\\\\.)*" if q == "`" else f"(?:[^{eq}\\\\\\n]|\\\\.)*"
+        alts.append(f"(?P<s{len(alts)}>{eq}{body}{eq}?)")
+    return re.compile("|".join(alts), re.DOTALL | re.MULTILINE)
+
+
+def comment_spans(text: str, program_lang: str) -> list[tuple[int, int]]:
+    """``[start, end)`` spans of the comments (and, Python family, docstrings) of ``text``;
+    empty for an unknown language. Strings are skipped, so markers inside them do not count."""
+    syntax = comment_syntax(program_lang)
+    if syntax is None:
+        return []
+    spans: list[tuple[int, int]] = []
+    for m in _token_re(syntax).finditer(text):
+        kind = m.lastgroup or "s"
+        if kind.startswith("s"):
+            continue  # a string literal (``s<i>``, ``str3``): code
+        if kind != "doc" and any(m.group().startswith(nc) for nc in syntax.not_comment):
+            continue
+        spans.append(m.span())
+    return spans
+
+
+#: Words that end a strict name (boilerplate after a copyright holder, an article).
+_NOT_NAME = r"(?:All|Rights|Reserved|The|And|By|See)(?![\p{L}\p{N}_])"
+#: A capitalised name word (``Jane``, ``O'Neil``, ``McDonald``, ``Jean-Luc``) or an initial (``J.``);
+#: all-caps words are not (``COPYRIGHT HOLDERS BE LIABLE``, ``IBM``).
+_CAP_WORD = rf"(?!{_NOT_NAME})(?:\p{{Lu}}\.|\p{{Lu}}[\p{{Ll}}'\u2019][\p{{L}}\p{{M}}'\u2019\-]*)"
+_PARTICLE = r"(?:van|von|der|den|de|del|della|da|di|du|la|le|bin|ibn|al|el|dos|das|do|ter|zu)"
+#: Strict name (copyright lines, "written by"): two to five capitalised words, particles between.
+_STRICT_NAME = rf"{_CAP_WORD}(?:[ \t]+(?:{_PARTICLE}[ \t]+)*{_CAP_WORD}){{1,4}}(?![\p{{L}}\p{{N}}_])"
+#: Words that end a lenient name and are never its first word.
+_STOP = (r"(?i:on|at|in|for|since|from|see|the|with|based|using|via|version|date|created|modified|"
+         r"updated|todo|tbd|unknown|none|n/a|anonymous|various|contributors|authors|team|et|al|and|or|"
+         r"is|was|of|to|a|an|this|that|by|here|name|your|my|january|february|march|april|may|june|july|"
+         r"august|september|october|november|december)")
+_LOOSE_WORD = (rf"(?!{_STOP}(?![\p{{L}}\p{{N}}_.]))"
+               rf"(?:\p{{L}}\.(?=[ \t])|\p{{L}}[\p{{L}}\p{{M}}\p{{N}}'\u2019._\-]*(?<![.\-_]))")
+#: Lenient name (after ``Author:``/``@author``/``Maintainer:``): one to five words, lowercase
+#: user names included, ending before ``<``, ``(``, ``,``, a digit or a stop word.
+_LOOSE_NAME = rf"{_LOOSE_WORD}(?:[ \t]+{_LOOSE_WORD}){{0,4}}(?![\p{{L}}\p{{N}}_@\-]|\.[\p{{L}}\p{{N}}])"
+_LIST_SEP = r"(?:[ \t]*[,;&][ \t]*|[ \t]+(?i:and)[ \t]+)"
+#: Organisation words: a strict match containing one is not a person (``Google LLC``,
+#: ``Free Software Foundation``) and stays.
+_ORG_WORDS = frozenset(
+    "inc llc ltd corp corporation co company gmbh ag s.a sa bv b.v plc foundation authors contributors "
+    "project team group university institute software technologies technology systems labs lab "
+    "laboratory laboratories limited association organization organisation consortium community "
+    "developers maintainers".split()
+)
+_LOOSE_KEYWORD = (r"(?i:@(?:author|maintainer)s?|\b(?:module|section|code)?authors?::?|\bauthor\(s\)[ \t]*:"
+                  r"|\bmaintainers?[ \t]*:|\bmaintainer\(s\)[ \t]*:)[ \t]*:?[ \t]*"
+                  rf"(?P<names>{_LOOSE_NAME}(?:{_LIST_SEP}{_LOOSE_NAME})*)")
+#: the keyword must come first on its comment line (after comment punctuation): prose such as
+#: ``implements Author: lookups`` is not an attribution
+_LINE_START = r"(?m:^)[ \t]*[/*#;%!'\"<{\[(|:.=\-]*[ \t]*"
+_BY_RULE = regex.compile(
+    r"(?i:\b(?:written|created|contributed|maintained|authored|developed|modified)[ \t]+by)[ \t]+"
+    rf"(?P<names>{_STRICT_NAME}(?:{_LIST_SEP}{_STRICT_NAME})*)")
+_COPYRIGHT_RULE = regex.compile(
+    r"(?:(?i:copyright)(?:[ \t]*(?:\((?i:c)\)|\u00a9|&copy;))?|\u00a9|\((?i:c)\)(?=[ \t]*\d{4}))"
+    r"[ \t]*(?:\d{4}(?:[ \t]*[-\u2013,][ \t]*\d{4})*,?[ \t]+)?(?:(?i:by)[ \t]+)?"
+    rf"(?P<names>{_STRICT_NAME}(?:{_LIST_SEP}{_STRICT_NAME})*)")
+_NAME_RULES: list[tuple[regex.Pattern[str], str]] = [
+    (regex.compile(_LINE_START + _LOOSE_KEYWORD), "loose"),
+    (_BY_RULE, "strict"),
+    (_COPYRIGHT_RULE, "strict"),
+]
+#: Pre-filter: a lower-case literal -> the rule (unanchored) that must match on its line before
+#: the file is tokenized; most files have no attribution line and cost a few ``str.find``.
+_NAME_LITERALS: tuple[tuple[str, regex.Pattern[str]], ...] = (
+    ("author", regex.compile(_LOOSE_KEYWORD)), ("maintainer", regex.compile(_LOOSE_KEYWORD)),
+    (" by", _BY_RULE), ("copyright", _COPYRIGHT_RULE), ("\u00a9", _COPYRIGHT_RULE), ("(c)", _COPYRIGHT_RULE),
+)
+#: the words before `` by`` that make it an attribution (checked with ``endswith`` before the rule)
+_BY_VERBS = ("written", "created", "contributed", "maintained", "authored", "developed", "modified")
+_NAME_LITERAL_RE = re.compile("|".join(re.escape(lit) for lit, _ in _NAME_LITERALS), re.IGNORECASE)
+#: one name of a matched list, starting at a word start (not inside ``and``/``McDonald``)
+_WORD_START = r"(?<![\p{L}\p{M}\p{N}_'\u2019.\-])"
+_ONE_NAME = {"loose": regex.compile(_WORD_START + _LOOSE_NAME), "strict": regex.compile(_WORD_START + _STRICT_NAME)}
+
+
+_ORG_SUFFIX = regex.compile(r"[ \t]*,?[ \t]*(?i:inc|llc|ltd|corp|corporation|gmbh|co|company|plc|ag|s\.a|b\.v)\b")
+
+
+def _is_org(name: str, following: str = "") -> bool:
+    """An organisation word in the name, or a legal suffix right after it (``Meta Platforms, Inc.``)."""
+    return any(w.lower().rstrip(".,") in _ORG_WORDS for w in name.split()) or bool(_ORG_SUFFIX.match(following))
+
+
+def _name_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Spans (in ``text``) of the names each rule finds in the comment ``text[start:end]``."""
+    seg = text[start:end]
+    spans: list[tuple[int, int]] = []
+    for rule, mode in _NAME_RULES:
+        for m in rule.finditer(seg):
+            a, b = m.span("names")
+            for n in _ONE_NAME[mode].finditer(seg, a, b):
+                if mode == "strict" and _is_org(n.group(), seg[n.end():n.end() + 16]):
+                    continue
+                spans.append((start + n.start(), start + n.end()))
+    return spans
+
+
+def _line_at(text: str, pos: int) -> tuple[int, int]:
+    start = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    return start, len(text) if end < 0 else end
+
+
+def _may_have_names(text: str) -> bool:
+    """Some line holds a keyword followed by a name (comment or not): only then is the file
+    tokenized. ``str.find`` on the lower-cased text, each rule tried from its keyword (at most
+    7 characters before: ``section``author) to the end of that line; one case-insensitive regex
+    instead when lower-casing changes the length (a few non-ASCII characters do)."""
+    low = text.lower()
+    if len(low) == len(text):
+        for lit, rule in _NAME_LITERALS:
+            i = low.find(lit)
+            while i >= 0:
+                a, b = _line_at(text, i)
+                if (rule is not _BY_RULE or low.endswith(_BY_VERBS, a, i)) and rule.search(text, max(a, i - 14), b):
+                    return True
+                i = low.find(lit, i + 1)
+        return False
+    for m in _NAME_LITERAL_RE.finditer(text):
+        a, b = _line_at(text, m.start())
+        if any(rule.search(text, a, b) for _, rule in _NAME_LITERALS):
+            return True
+    return False
+
+
+def redact_names(text: str, program_lang: str) -> tuple[str, int]:
+    """Replace author names in comments/docstrings by ``<NAME>`` (keyword kept); returns
+    (text, number of names). A name in code (``author = get_author()``, a string literal) stays;
+    an unknown language (no comment syntax) is never touched."""
+    if not text or not _may_have_names(text):
+        return text, 0
+    spans: list[tuple[int, int]] = []
+    for a, b in comment_spans(text, program_lang):
+        spans.extend(_name_spans(text, a, b))
+    if not spans:
+        return text, 0
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(set(spans)):  # two rules on one name (``Copyright ... by X``): replace once
+        if merged and a < merged[-1][1]:
+            continue
+        merged.append((a, b))
+    return _replace_spans(text, merged, NAME_PLACEHOLDER), len(merged)
 
 
 # =====================================================================================

@@ -13,6 +13,7 @@ import ast
 import gc
 import re
 import string
+import threading
 import unicodedata
 import warnings
 from collections import Counter
@@ -30,6 +31,7 @@ from .pysplit import split_python_fast
 
 __all__ = [
     "CodeDocument",
+    "JS_PARSERS",
     "SignalBudgetExceeded",
     "SignalCompat",
     "normalize_text",
@@ -40,6 +42,10 @@ __all__ = [
 
 #: Reference rounding of most fractional signals.
 PRECISION = 8
+
+#: JavaScript parsers of the ``qsc_codejavascript_*`` AST signals: ``esprima`` (4.0.1, the
+#: reference's, ES2017 at most) or ``tree-sitter`` (tree-sitter-javascript, current syntax).
+JS_PARSERS = ("esprima", "tree-sitter")
 
 #: Word-punct tokenizer (same regex as NLTK's ``wordpunct_tokenize``).
 WORDPUNCT_RE = re.compile(r"\w+|[^\w\s]+")
@@ -295,6 +301,22 @@ def _gc_paused() -> Any:
             gc.enable()
 
 
+_TS_LOCAL = threading.local()
+
+
+def _ts_js_parser() -> Any:
+    """One tree-sitter JavaScript parser per thread (a parser is not thread-safe); the grammar
+    ships compiled in the ``tree-sitter-javascript`` wheel, nothing is downloaded."""
+    parser = getattr(_TS_LOCAL, "parser", None)
+    if parser is None:
+        import tree_sitter
+        import tree_sitter_javascript
+
+        parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_javascript.language()))
+        _TS_LOCAL.parser = parser
+    return parser
+
+
 class CodeDocument:
     """A file plus lazily cached views used by the quality signals."""
 
@@ -309,7 +331,10 @@ class CodeDocument:
         size_bytes: int | None = None,
         lang: str = "en",
         compat: SignalCompat | None = None,
+        js_parser: str = "esprima",
     ) -> None:
+        if js_parser not in JS_PARSERS:
+            raise ValueError(f"{filename or '<text>'}: js_parser must be one of {JS_PARSERS}, got {js_parser!r}")
         self.original_length = len(text)
         if lang == "zh":  # reference: the whole raw content in simplified Chinese before any signal
             text = to_simplified_chinese(text)
@@ -321,6 +346,7 @@ class CodeDocument:
         self.size_bytes = size_bytes
         self.lang = lang
         self.compat = compat or SignalCompat()
+        self.js_parser = js_parser
 
     def __len__(self) -> int:
         return self.original_length
@@ -601,6 +627,16 @@ class CodeDocument:
         except (RecursionError, MemoryError, AttributeError, TypeError, IndexError, ValueError):
             # esprima's pure-Python parser occasionally crashes on odd input; treat as unparsable.
             return None
+
+    @cached_property
+    def js_ts_root(self) -> Any | None:
+        """tree-sitter-javascript parse: the root node, or None if the tree holds an ERROR or
+        MISSING node (tree-sitter always returns a tree; "does not parse" = needed error recovery).
+        Same per-file budget as esprima, so the AST signals are None on the same files."""
+        _check_budget("tree-sitter parse", self.text, self.compat.js_ast_max_chars, self.filename)
+        tree = _ts_js_parser().parse(self.text.encode("utf-8", "surrogatepass"))
+        root = tree.root_node
+        return None if root.has_error else root
 
     @cached_property
     def html_soup(self) -> Any | None:
