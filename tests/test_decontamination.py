@@ -113,9 +113,13 @@ def test_unrelated_samples_are_kept(index: Decontaminator) -> None:
 
 
 def test_stdlib_functions_do_not_match(index: Decontaminator) -> None:
-    """Regression check against false positives: real, unrelated code (stdlib functions)."""
+    """Regression check against false positives: real, unrelated code (stdlib functions). With the
+    generic-name stop-list (opt-in) nothing may match by any rule; in strict mode (the default) the
+    only extra hits are functions that define or call a generic benchmark entry point by name."""
+    lenient = Decontaminator(load_humaneval(), stoplist_generic_entry_points=True)
     checked = 0
     hits: list[tuple[str, str, str, str]] = []
+    strict_hits: list[tuple[str, str, str, str]] = []
     for path in sorted(STDLIB.glob("*.py"))[:60]:
         src = path.read_text(errors="replace")
         try:
@@ -126,10 +130,16 @@ def test_stdlib_functions_do_not_match(index: Decontaminator) -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef) and node.end_lineno:
                 checked += 1
-                hit = index.check("\n".join(lines[node.lineno - 1:node.end_lineno]))
+                text = "\n".join(lines[node.lineno - 1:node.end_lineno])
+                hit = lenient.check(text)
                 if hit is not None:  # any rule: an entry-point hit on stdlib code is a false positive too
                     hits.append((path.name, node.name, hit.reason, hit.task_id))
+                strict = index.check(text)
+                if strict is not None:
+                    strict_hits.append((path.name, node.name, strict.reason, strict.evidence))
     assert checked > 1000 and hits == []
+    assert strict_hits and all(reason == "benchmark_entry_point" and name in index.stats.bare_only_entry_points
+                               for _, _, reason, name in strict_hits), strict_hits[:5]
 
 
 def test_jsonl_benchmark_by_configuration(tmp_path: Path) -> None:
@@ -239,3 +249,21 @@ def test_annealing_mix_drops_benchmark_solutions_through_dagster(tmp_path: Path,
     assert {p for p, d in decisions.items() if d[0] == "kept"} == {p for p in files if p.startswith("lib/")}
     matches = res["metrics"].query("SELECT step, source, task_id FROM decontamination_matches ORDER BY task_id")
     assert matches == [("annealing_mix", "original", "HumanEval/0"), ("annealing_mix", "original", "HumanEval/12")]
+
+
+def test_generic_names_count_only_where_defined_in_definition_mode():
+    """Whole files (annealing): `add(` as a call is not contamination, `def add(` is; specific
+    names (with `_`) count as a call in both modes."""
+    from opencoder_assets.core.decontamination import Decontaminator, load_humaneval
+
+    items = load_humaneval()
+    strict = Decontaminator(items)
+    files = Decontaminator(items, generic_entry_points_as="definition")
+    generic = sorted(strict.stats.bare_only_entry_points)[0]
+    call = f"total = {generic}(3, 4)\nprint(total)\n"
+    definition = f"def {generic}(a, b):\n    return a\n"
+    assert strict.check(call) is not None and files.check(call) is None
+    assert strict.check(definition) is not None and files.check(definition) is not None
+    specific = next(i.entry_point for i in items if i.entry_point and "_" in i.entry_point
+                    and i.entry_point not in strict.stats.bare_only_entry_points)
+    assert files.check(f"x = {specific}([1, 2])\n") is not None

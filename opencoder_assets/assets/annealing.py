@@ -339,6 +339,10 @@ class AnnealingMixConfig(Config):
     ``seed=None``: ``PipelineSettings.seed``.
     ``decontaminate``: drop samples matching any ``benchmark_sets`` item (same rules and strict entry
     points as ``sft_decontaminated``; ``stoplist_generic_entry_points`` is the same opt-in).
+    ``generic_entry_points_as``: whole source files call ``add(``/``f(``/``median(`` for many
+    reasons (strict call-or-definition matching removed 21 % of the CPython stdlib), so by default a
+    generic benchmark name counts here only where the sample *defines* it (``def add(``); specific
+    names (``below_zero``-like with ``_``/camelCase) and 10-grams always count.
     """
 
     weights: dict[str, float] = dict(RECIPE_MIXTURE)
@@ -348,6 +352,7 @@ class AnnealingMixConfig(Config):
     exclude_algorithmic_from_original: bool = True
     decontaminate: bool = True
     stoplist_generic_entry_points: bool = False
+    generic_entry_points_as: str = "definition"
 
 
 @asset(
@@ -396,7 +401,8 @@ def annealing_mix(
         raise FileNotFoundError("annealing_mix: no input category has published data")
 
     index = (Decontaminator(stored_benchmark_items(storage, "annealing_mix"),
-                            stoplist_generic_entry_points=config.stoplist_generic_entry_points)
+                            stoplist_generic_entry_points=config.stoplist_generic_entry_points,
+                            generic_entry_points_as=config.generic_entry_points_as)
              if config.decontaminate else None)
     writer = storage.writer("annealing_mix", None)
     try:

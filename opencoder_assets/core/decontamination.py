@@ -238,7 +238,12 @@ class Decontaminator:
         entry_point_stoplist: Iterable[str] = (),
         stoplist_generic_entry_points: bool = False,
         check_entry_points: bool = True,
+        generic_entry_points_as: str = "call_or_definition",
     ) -> None:
+        if generic_entry_points_as not in ("call_or_definition", "definition"):
+            raise ValueError(f"generic_entry_points_as must be call_or_definition or definition, "
+                             f"got {generic_entry_points_as!r}")
+        self.generic_definitions_only = generic_entry_points_as == "definition"
         self.n = n
         self.min_informative = min_informative
         self.min_plain_words = min_plain_words
@@ -297,12 +302,16 @@ class Decontaminator:
         """The first rule the text violates, or None if it is clean."""
         if self._entry or self._entry_bare:
             entry, bare = self._entry, self._entry_bare
+            defined = ({d.group(1) for d in _DEF_RE.finditer(text)} if self.generic_definitions_only and bare
+                       else None)
             for m in _CALL_RE.finditer(text):
                 item = entry.get(m.group(1))
                 if item is None:
                     item = bare.get(m.group(1))
                     if item is not None and text[max(0, m.start() - 40):m.start()].rstrip().endswith(_MEMBER_OPS):
                         item = None  # ``obj.add(``: another object's method
+                    elif item is not None and defined is not None and m.group(1) not in defined:
+                        item = None  # whole files: a generic name counts only where it is defined
                 if item is not None:
                     return Contamination("benchmark_entry_point", item.benchmark, item.task_id, "entry_point",
                                          m.group(1))
