@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -c requirements.lock -e '.[dev]'
+.venv/bin/python -m pip install -q -c requirements.lock -e '.[dev]'  # dev = all extras + test tools

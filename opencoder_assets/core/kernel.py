@@ -486,8 +486,11 @@ class DaskEngine(Engine):
     def __init__(self, address: str | None = None, workers: int = 0) -> None:
         import logging
 
-        import dask
-        from distributed import Client, LocalCluster
+        from opencoder_assets.core import require_extra
+
+        dask = require_extra("dask", "dask")
+        distributed = require_extra("distributed", "dask")
+        Client, LocalCluster = distributed.Client, distributed.LocalCluster
 
         dask.config.set({"distributed.scheduler.allowed-failures": 0})
         # one WARNING line per shuffle start/stop is noise in a step's log

@@ -39,6 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from opencoder_assets.core import require_extra
 from opencoder_assets.core.duckdb_sql import sql_path_list, sql_str
 
 CODE_LABEL = "code"
@@ -112,7 +113,7 @@ def _extractor() -> Any:
     """tldextract with its bundled PSL snapshot only: no URL list, no cache dir => no network."""
     global _EXTRACTOR
     if _EXTRACTOR is None:
-        import tldextract
+        tldextract = require_extra("tldextract", "web")
 
         _EXTRACTOR = tldextract.TLDExtract(
             suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True,
@@ -317,7 +318,8 @@ _HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 def _iter_warc(path: Path, wet: bool) -> Iterator[tuple[str | None, str | None]]:
     """WARC ``response`` records (HTML/plain text) or WET ``conversion`` records, via FastWARC."""
-    from fastwarc.warc import ArchiveIterator, WarcRecordType
+    warc = require_extra("fastwarc.warc", "web")
+    ArchiveIterator, WarcRecordType = warc.ArchiveIterator, warc.WarcRecordType
 
     types = WarcRecordType.conversion if wet else (WarcRecordType.response | WarcRecordType.resource)
     n = 0
