@@ -250,9 +250,9 @@ def test_kernel_comment_syntax_and_magics():
                                 {"kernelspec": {"language": "scala"}}))
     assert scala.text == "// %% [markdown]\n// Title\n\n// %%\nval x = 1\n"
     py = render_notebook(_nb([_code(["%matplotlib inline\n", "import os\n", "!ls -la\n", "os.path?\n",
-                                     "x = 'why?'\n"]),
+                                     "x = 'why?'\n", "y = x  # done?\n"]),
                               _code("%%timeit\nsum(range(10))\n"), _code("%%html\n<b>hi</b>\n")]))
-    assert py.text == ("# %%\n# %matplotlib inline\nimport os\n# !ls -la\n# os.path?\nx = 'why?'\n\n"
+    assert py.text == ("# %%\n# %matplotlib inline\nimport os\n# !ls -la\n# os.path?\nx = 'why?'\ny = x  # done?\n\n"
                        "# %%\n# %%timeit\nsum(range(10))\n\n# %%\n# %%html\n# <b>hi</b>\n")
     # an R notebook keeps '%' and '!' lines: IPython syntax exists only in Python kernels
     r = render_notebook(_nb([_code("x <- 5 %% 3\n!TRUE")], {"kernelspec": {"language": "R"}}))
