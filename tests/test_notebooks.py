@@ -80,6 +80,9 @@ def _hostile() -> dict[str, str]:
         "nonstring.ipynb": json.dumps({"cells": [{"cell_type": "code", "source": {"evil": True}, "outputs": []}],
                                        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}),
         "toplevel.ipynb": "[1, 2, 3]",
+        "surrogate.ipynb": '{"cells": [{"cell_type": "markdown", "source": "ok"},'
+                           ' {"cell_type": "code", "source": "s = \'\\ud800\'"}]}',
+        "nul.ipynb": '{"cells": [{"cell_type": "code", "source": ["x = 1\\n", "y = \'\\u0000\'"]}]}',
         "empty.ipynb": json.dumps({"cells": [{"cell_type": "code", "source": ["  \n"], "outputs": []}],
                                    "metadata": {"kernelspec": {"language": "python"}}, "nbformat": 4,
                                    "nbformat_minor": 5}),
@@ -93,6 +96,8 @@ EXPECTED_DROPS = {
     "hostile/containers.ipynb": ("invalid_notebook", f"over {MAX_JSON_CONTAINERS} JSON containers"),
     "hostile/nonstring.ipynb": ("invalid_notebook", "cells[0].source: dict, expected a string or a list of strings"),
     "hostile/toplevel.ipynb": ("invalid_notebook", "top level is a JSON list"),
+    "hostile/surrogate.ipynb": ("invalid_notebook", "cells[1].source: surrogates not allowed at 5"),
+    "hostile/nul.ipynb": ("invalid_notebook", "cells[0].source: NUL character at 11"),
     "hostile/empty.ipynb": ("empty_notebook", "1 cells, none with source text"),
 }
 

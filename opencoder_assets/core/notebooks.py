@@ -22,7 +22,8 @@ Untrusted input: the caller caps the file size (8 MiB); :func:`render_notebook` 
 bounds the JSON (at most :data:`MAX_JSON_CONTAINERS` objects/arrays, counted on the bytes
 before parsing, so a file of millions of ``{}`` cannot take gigabytes; nesting deeper than the
 interpreter's recursion limit is caught), and checks every field it reads (a non-string
-``source`` is an error, a non-dict ``metadata`` is ignored). Every failure is a
+``source`` is an error, and so are NUL characters and lone surrogates that JSON escapes let into
+cell text; a non-dict ``metadata`` is ignored). Every failure is a
 :class:`NotebookError` whose reason is ``invalid_notebook`` or ``empty_notebook`` and whose
 detail says what was wrong where (``cells[3].source: dict, expected a string or a list of
 strings``); preprocessing records it as the file's drop.
@@ -155,6 +156,17 @@ def _source(cell: dict[str, Any], key: str, where: str) -> str:
     raise _invalid(f"{where}.{key}: {kind}, expected a string or a list of strings")
 
 
+def _check_text(src: str, where: str) -> None:
+    """JSON escapes can smuggle in what no text file holds: NUL (binary everywhere else) and lone
+    surrogates (``\\ud800``: not encodable, every later step would fail on the file)."""
+    if "\x00" in src:
+        raise _invalid(f"{where}.source: NUL character at {src.index(chr(0))}")
+    try:
+        src.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _invalid(f"{where}.source: {exc.reason} at {exc.start}") from None
+
+
 def _cells(nb: dict[str, Any]) -> list[Any]:
     if "cells" in nb:  # nbformat 4
         cells = nb["cells"]
@@ -228,6 +240,7 @@ def render_notebook(text: str) -> NotebookDoc:
         if not src.strip():
             counts["skipped"] += 1
             continue
+        _check_text(src, at)
         lines = src.replace("\r\n", "\n").replace("\r", "\n").strip("\n").split("\n")
         if kind == "code":
             counts["code"] += 1
