@@ -130,12 +130,20 @@ def test_partitions_and_doc_types() -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["x.ipynb", "x.csv", "x.tsv", "x.svg", "robots.txt", "x.sha256", "x.gbr", "x.pkl", "x.srt"],
+    ["x.csv", "x.tsv", "x.svg", "robots.txt", "x.sha256", "x.gbr", "x.pkl", "x.srt"],
 )
 def test_excluded(path: str) -> None:
     info = detect_language(path)
     assert info.doc_type == "excluded"
     assert not is_programming_file(path)
+
+
+def test_notebooks_have_their_own_partition() -> None:
+    """On the reference's exclusion list, but curated as their own corpus (docs/notebooks.md)."""
+    info = detect_language("analysis/Explore Data.ipynb")
+    assert info == LanguageInfo("jupyter notebook", "notebook", "jupyter")
+    assert is_programming_file("x.IPYNB")
+    assert partition_for("Jupyter Notebook") == "jupyter"
 
 
 def test_excluded_case_insensitive() -> None:
@@ -160,6 +168,9 @@ def test_partition_languages() -> None:
     assert len(set(PARTITION_LANGUAGES)) == len(PARTITION_LANGUAGES)
     known = known_languages()
     for name in PARTITION_LANGUAGES[:-1]:
+        if name == "jupyter":  # named after the corpus, fed by "jupyter notebook"
+            assert partition_for("jupyter notebook") == name
+            continue
         assert name in known, name
         assert partition_for(name) == name
 

@@ -30,8 +30,14 @@ Partitions (:data:`PARTITION_LANGUAGES`): the 8 languages with their own rules i
 ``sql`` (which have their own threshold configs), plus the other large GitHub languages whose
 volume makes a separate partition worth it (typescript, php, ruby, rust, kotlin, swift, scala,
 lua, r, perl, haskell, dart, objective-c, powershell) and the three biggest data/text formats
-(markdown, json, yaml; css and xml too).  Everything else goes to ``"other"``.  A few dialects
+(markdown, json, yaml; css and xml too), and ``jupyter`` for notebooks.  Everything else goes to
+``"other"``.  A few dialects
 share their parent's partition (:data:`PARTITION_ALIASES`, e.g. tsx -> typescript).
+
+Notebooks: ``jupyter notebook`` (``.ipynb``) is on the reference's exclusion list because the
+paper curates notebooks as a corpus of their own; here it gets ``doc_type == "notebook"`` and the
+``jupyter`` partition instead, and preprocessing turns each notebook into a text document
+(core/notebooks.py, docs/notebooks.md).
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ PARTITION_LANGUAGES: list[str] = [
     "yaml",
     "css",
     "xml",
+    "jupyter",
     "other",
 ]
 
@@ -80,7 +87,12 @@ PARTITION_ALIASES: dict[str, str] = {
     "objective-c++": "objective-c",
     "json with comments": "json",
     "json5": "json",
+    "jupyter notebook": "jupyter",
 }
+
+#: Languages kept as notebooks (converted to documents by preprocessing, core/notebooks.py).
+NOTEBOOK_LANGUAGE = "jupyter notebook"
+NOTEBOOK_DOC_TYPE = "notebook"
 
 DOC_TYPES = ("code", "data", "text")
 
@@ -90,7 +102,7 @@ class LanguageInfo:
     """Result of :func:`detect_language`."""
 
     name: str  #: normalised language name, or ``"unknown"``
-    doc_type: str  #: ``code`` | ``data`` | ``text`` | ``excluded`` | ``unknown``
+    doc_type: str  #: ``code`` | ``data`` | ``text`` | ``notebook`` | ``excluded`` | ``unknown``
     partition: str  #: one of :data:`PARTITION_LANGUAGES`
 
 
@@ -170,6 +182,8 @@ def language_info(name: str) -> LanguageInfo:
     t = _tables()
     if low not in t.doc_types:
         return UNKNOWN
+    if low == NOTEBOOK_LANGUAGE:  # excluded by the reference, curated separately here
+        return LanguageInfo(low, NOTEBOOK_DOC_TYPE, partition_for(low))
     doc_type = "excluded" if low in t.excluded else t.doc_types[low]
     return LanguageInfo(low, doc_type, partition_for(low))
 
@@ -198,5 +212,5 @@ def detect_language(path: str) -> LanguageInfo:
 
 
 def is_programming_file(path: str) -> bool:
-    """True if the file is kept for curation (``doc_type`` is code, data or text)."""
-    return detect_language(path).doc_type in DOC_TYPES
+    """True if the file is kept for curation (``doc_type`` is code, data, text or notebook)."""
+    return detect_language(path).doc_type in (*DOC_TYPES, NOTEBOOK_DOC_TYPE)

@@ -9,7 +9,12 @@ Decisions (documented in README "Preprocessing"):
   list) -> ``not_programming_language`` / ``excluded_language``;
 - files the reader refused or could not read keep its reason as ``unreadable:<read_error>``
   (``symlink_outside_repo``, ``not_regular_file:fifo``, ``symlink_loop``, ``permission_denied``...;
-  see ``core.ingest.read_repo_file``).
+  see ``core.ingest.read_repo_file``);
+- notebooks (doc_type ``notebook``, ``.ipynb``) pass the same size/binary/UTF-8/empty checks, then
+  become a percent-format document (core/notebooks.py): ``invalid_notebook`` / ``empty_notebook``
+  drops name what was wrong; a kept notebook's row gets the kernel's language and doc_type, the
+  rendered text's size as ``size_bytes`` (outputs are gone) and a decision detail with the kernel
+  and cell counts; the step's counters add up cells, dropped outputs and bytes (docs/notebooks.md).
 Kept text gets a UTF-8 BOM stripped and CRLF/CR turned into LF (the reference read files in text
 mode, so its signals assume LF), and ``sha256`` is recomputed over the normalised text so that
 exact dedup treats CRLF and LF copies as the same file.
@@ -21,6 +26,8 @@ import hashlib
 
 import pyarrow as pa
 
+from opencoder_assets.core.languages import NOTEBOOK_DOC_TYPE
+from opencoder_assets.core.notebooks import NotebookError, render_notebook
 from opencoder_assets.core.schema import CODE_SCHEMA, DECISION_SCHEMA
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
@@ -35,7 +42,7 @@ def classify(raw: bytes | None, read_error: str | None, size: int, doc_type: str
         return f"unreadable:{read_error}", None
     if doc_type == "excluded":
         return "excluded_language", None
-    if doc_type not in TEXT_DOC_TYPES:
+    if doc_type not in TEXT_DOC_TYPES and doc_type != NOTEBOOK_DOC_TYPE:
         return "not_programming_language", None
     assert raw is not None
     if b"\x00" in raw:
@@ -53,8 +60,15 @@ def classify(raw: bytes | None, read_error: str | None, size: int, doc_type: str
     return None, text
 
 
-def preprocess_batch(batch: pa.Table, max_bytes: int = MAX_FILE_BYTES) -> tuple[pa.Table, pa.Table]:
-    """Split a RAW_SCHEMA batch into kept CODE_SCHEMA rows and one decision row per input file."""
+def _add(counters: dict[str, float] | None, key: str, value: float = 1) -> None:
+    if counters is not None:
+        counters[key] = counters.get(key, 0) + value
+
+
+def preprocess_batch(batch: pa.Table, max_bytes: int = MAX_FILE_BYTES,
+                     counters: dict[str, float] | None = None) -> tuple[pa.Table, pa.Table]:
+    """Split a RAW_SCHEMA batch into kept CODE_SCHEMA rows and one decision row per input file;
+    notebook totals are added to ``counters`` when given."""
     cols = batch.to_pydict()
     kept: dict[str, list] = {name: [] for name in CODE_SCHEMA.names}
     decisions: dict[str, list] = {name: [] for name in DECISION_SCHEMA.names}
@@ -63,17 +77,41 @@ def preprocess_batch(batch: pa.Table, max_bytes: int = MAX_FILE_BYTES) -> tuple[
         reason, text = classify(
             cols["raw"][i], cols["read_error"][i], cols["size_bytes"][i] or 0, cols["doc_type"][i], max_bytes
         )
+        detail: str | None = None
+        language = cols["language"][i]
+        notebook = None
+        if cols["doc_type"][i] == NOTEBOOK_DOC_TYPE:
+            _add(counters, "notebooks.input")
+            if text is not None:
+                try:
+                    notebook = render_notebook(text)
+                except NotebookError as exc:
+                    reason, detail, text = exc.reason, exc.detail, None
+        if notebook is not None:
+            text, language, detail = notebook.text, notebook.language, notebook.detail()
+            for key, n in (("kept", 1), ("code_cells", notebook.code_cells),
+                           ("markdown_cells", notebook.markdown_cells), ("raw_cells", notebook.raw_cells),
+                           ("outputs_dropped", notebook.outputs_dropped),
+                           ("input_bytes", cols["size_bytes"][i] or 0),
+                           ("rendered_bytes", len(text.encode("utf-8"))), (f"kernel.{language}", 1)):
+                _add(counters, f"notebooks.{key}", n)
         decisions["file_id"].append(cols["file_id"][i])
         decisions["repo"].append(cols["repo"][i])
         decisions["path"].append(cols["path"][i])
-        decisions["language"].append(cols["language"][i])
+        decisions["language"].append(language)
         decisions["decision"].append("dropped" if reason else "kept")
         decisions["reason"].append(reason)
-        decisions["detail"].append(None)
+        decisions["detail"].append(detail)
         decisions["size_bytes"].append(cols["size_bytes"][i])
         if reason is None:
+            assert text is not None
             for name in meta_names:
                 kept[name].append(cols[name][i])
             kept["content"].append(text)
-            kept["sha256"][-1] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            data = text.encode("utf-8")
+            kept["sha256"][-1] = hashlib.sha256(data).hexdigest()
+            if notebook is not None:
+                kept["language"][-1] = notebook.language
+                kept["doc_type"][-1] = notebook.doc_type
+                kept["size_bytes"][-1] = len(data)
     return pa.table(kept, schema=CODE_SCHEMA), pa.table(decisions, schema=DECISION_SCHEMA)

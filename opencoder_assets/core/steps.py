@@ -125,8 +125,9 @@ class PreprocessParams:
 
 
 def preprocess(batch: pa.Table, params: PreprocessParams) -> StepOutput:
-    kept, decisions = preprocess_batch(batch, params.max_file_bytes)
-    return StepOutput(kept, decisions)
+    counters: dict[str, float] = {}  # notebook totals (docs/notebooks.md)
+    kept, decisions = preprocess_batch(batch, params.max_file_bytes, counters)
+    return StepOutput(kept, decisions, counters=counters)
 
 
 # --------------------------------------------------------------------------- exact_deduped_code
