@@ -14,7 +14,7 @@ from opencoder_assets.core.filtering import compute_signals_with_errors
 from opencoder_assets.core.signals import SignalCompat
 from opencoder_assets.core.signals.document import CodeDocument
 from opencoder_assets.definitions import code_assets
-from tests.conftest import REFERENCE
+from tests.conftest import REFERENCE_DATA
 
 NPM = Path(__file__).parent / "data" / "npm_js"
 #: real npm files using syntax esprima 4.0.1 (ES2017) rejects -> the feature each one uses
@@ -109,9 +109,8 @@ def test_tree_sitter_collector_follows_every_esprima_rule(text):
     assert _signals(text, "tree-sitter")[0] == _signals(text, "esprima")[0]
 
 
-@pytest.mark.skipif(REFERENCE is None, reason="shared/reference not found next to the repo")
 def test_reference_js_files_same_values_under_tree_sitter():
-    raw = REFERENCE / "opc_test_data" / "raw_code" / "javascript"
+    raw = REFERENCE_DATA / "raw_code" / "javascript"
     files = sorted(raw.glob("*.js"))
     assert files
     for f in files:
