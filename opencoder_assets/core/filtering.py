@@ -146,6 +146,10 @@ def compute_signals(
 
 
 # ------------------------------------------------------------------------- thresholds
+def _num(value: float | bool) -> str:
+    return str(value).lower() if isinstance(value, bool) else f"{value:g}"
+
+
 @dataclass(frozen=True)
 class Rule:
     """One drop predicate: fires if value < lt, > gt, <= le, >= ge or == eq (any of them)."""
@@ -158,6 +162,15 @@ class Rule:
     eq: float | bool | None = None
     random_drop: float | None = None
     off: bool = False
+
+    def describe(self) -> str:
+        """The drop condition in words, e.g. ``< 3 or > 10`` (``off`` when disabled)."""
+        if self.off:
+            return "off"
+        parts = [f"{op} {_num(v)}" for op, v in (("<", self.lt), (">", self.gt), ("<=", self.le), (">=", self.ge),
+                                                   ("==", self.eq)) if v is not None]
+        text = " or ".join(parts)
+        return text + (f" (random_drop {self.random_drop:g})" if self.random_drop is not None else "")
 
     def over(self, value: SignalValue) -> bool:
         """True if ``value`` meets the drop condition (before any random component)."""
