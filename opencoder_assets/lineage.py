@@ -270,7 +270,7 @@ def format_where(lin: FileLineage) -> str:
         lines.append(f"  fuzzy cluster {c['cluster_id']} size={c['cluster_size']} survivor={c['survivor_id']} "
                      f"est_j={c['est_similarity']:.3f}")
     if lin.transform_edits:
-        nz = {k: v for k, v in lin.transform_edits.items() if k not in ("file_id", "partition") and v}
+        nz = {k: v for k, v in lin.transform_edits.items() if k not in ("file_id", "partition", "run_id", "step") and v}
         lines.append(f"  transform edits: {nz or 'none'}")
     lines.append(f"  => {lin.final}")
     return "\n".join(lines)
@@ -286,7 +286,7 @@ def format_inputs(res: OutputInputs) -> str:
     for a in res.absorbed:
         lines.append(f"    {'  ' * (a['depth'] - 1)}{a['step']:<20} {a['repo']}/{a['path']}  ({a['detail']})")
     if res.transform_edits:
-        nz = {k: v for k, v in res.transform_edits.items() if k not in ("file_id", "partition") and v}
+        nz = {k: v for k, v in res.transform_edits.items() if k not in ("file_id", "partition", "run_id", "step") and v}
         lines.append(f"  transform edits: {nz or 'none'}")
     return "\n".join(lines)
 
