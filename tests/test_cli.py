@@ -297,10 +297,14 @@ def test_stack_v2_table_language_column_and_optional_columns(tmp_path: Path) -> 
 def test_run_on_a_stack_v2_table_finds_its_partitions(tmp_path: Path) -> None:
     files = stdlib_files(3, start=40)
     table = stack_v2_table(tmp_path / "stack.parquet", files, language=["Python", "Python", "Go"])
-    proc = cli("run", "--tables", str(table), data=tmp_path / "data")
+    (tmp_path / "repos" / "web").mkdir(parents=True)
+    (tmp_path / "repos" / "web" / "app.js").write_text((STDLIB / "json" / "tool.py").read_text().replace("#", "//"))
+    proc = cli("run", "--folders", str(tmp_path / "repos"), "--tables", str(table), data=tmp_path / "data")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "partitions with data: python, go" in proc.stdout
+    # the folder's partitions (source index) first, then those only the table has
+    assert "partitions with data: javascript, python, go" in proc.stdout
     assert "raw_code[python]: 2 in" in proc.stdout and "raw_code[go]: 1 in" in proc.stdout
+    assert "raw_code[javascript]: 1 in" in proc.stdout
 
 
 def test_linguist_renames_match_the_generator() -> None:
