@@ -295,6 +295,8 @@ def _step_config(path: str | None) -> tuple[dict | None, list[str]]:
         return None, [f"{p}: invalid YAML: {' '.join(str(exc).split())}"]
     if not isinstance(doc, dict):
         return None, [f"{p}: must be a mapping with an 'ops' key"]
+    if "resources" in doc:
+        return None, [f"{p}: resources: give the sources with --folders/--tables/--manifest/--column-map instead"]
     for block in (doc.get("ops") or {}).values() if isinstance(doc.get("ops"), dict) else ():
         config = block.get("config") if isinstance(block, dict) else None
         for key, value in (config or {}).items() if isinstance(config, dict) else ():

@@ -158,7 +158,7 @@ def test_validate_partitions_assets_and_run_config(tmp_path: Path) -> None:
     bad_th = tmp_path / "th.toml"
     bad_th.write_text("[python]\nqsc_code_num_words = { lt = 30, gt = true }\n")
     config = tmp_path / "run_config.yaml"
-    config.write_text("ops:\n  filtered_code:\n    config:\n      thresholds_pth: x.toml\n"
+    config.write_text("opps: {}\nops:\n  filtered_code:\n    config:\n      thresholds_pth: x.toml\n"
                       "  quality_signal:\n    config: {lang: en}\n"
                       "  transformed_code:\n    config:\n      thresholds_path: th.toml\n")
     proc = cli("validate", "--folders", str(tmp_path / "repos"), "--partitions", "pyhton", "c++", "--select",
@@ -174,7 +174,8 @@ def test_validate_partitions_assets_and_run_config(tmp_path: Path) -> None:
     assert f"{config}: ops.quality_signal: not a code step (did you mean 'quality_signals'?)" in lines
     assert any(line.startswith(f"{config}: ops.transformed_code.config.thresholds_path: unknown field")
                for line in lines)
-    assert len(lines) == 6
+    assert any(line.startswith(f"{config}: unknown top-level key 'opps' (did you mean 'ops'?)") for line in lines)
+    assert len(lines) == 7
     # a thresholds_path in the run config is checked (relative to the YAML file), and so is a table it needs
     config.write_text("ops:\n  filtered_code:\n    config:\n      thresholds_path: th.toml\n")
     proc = cli("validate", "--folders", str(tmp_path / "repos"), "--config", str(config), "--partitions", "c",

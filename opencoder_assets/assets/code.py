@@ -215,7 +215,8 @@ def materialize_step(context: AssetExecutionContext, spec: StepSpec, partition: 
         counts = {"input_count": s.input_rows, "kept": s.kept_rows, "dropped": s.dropped_rows,
                   "input_bytes": s.input_bytes, "kept_bytes": s.kept_bytes}
         counters = {k: (int(v) if float(v).is_integer() else v) for k, v in sorted(s.counters.items())}
-        extra = {"reasons": dict(s.reasons), "params": dataclasses.asdict(params) if params else None, **run.stats, **counters, "engine": engine_name, "workers": workers,
+        extra = {"reasons": dict(s.reasons), "params": dataclasses.asdict(params) if params else None,  # why: lineage
+                 **run.stats, **counters, "engine": engine_name, "workers": workers,
                  "units": len(units), "cpu_seconds": round(s.cpu_seconds, 3),
                  "unit_peak_rss_mb": round(s.peak_rss_kb / 1024, 1)}
         writer.commit({

@@ -29,6 +29,8 @@ from opencoder_assets.core.ingest import SKIP_DIRS, IngestError, TableMapping, l
 from opencoder_assets.core.languages import PARTITION_LANGUAGES, UNKNOWN, language_from_name
 from opencoder_assets.core.suggest import closest, did_you_mean
 
+#: Top-level keys of a Dagster run config that a code run accepts (``resources``: launchpad runs).
+_RUN_CONFIG_KEYS = ("ops", "loggers", "execution", "resources")
 #: The global asset before the per-language steps (its config lives in resources, not ops).
 SOURCE_INDEX = "source_index"
 
@@ -205,11 +207,12 @@ def check_run_config(run_config: Mapping[str, Any] | None, source: str = "run co
         return []
     if not isinstance(run_config, Mapping):
         return [f"{source}: must be a mapping with an 'ops' key, not {type(run_config).__name__}"]
+    problems = [f"{source}: unknown top-level key {key!r}{did_you_mean(key, _RUN_CONFIG_KEYS)}; known: "
+                f"{', '.join(_RUN_CONFIG_KEYS)}" for key in run_config if key not in _RUN_CONFIG_KEYS]
     ops = run_config.get("ops") or {}
     if not isinstance(ops, Mapping):
         return [f"{source}: 'ops' must be a mapping of step name -> {{config: ...}}"]
     steps = _step_params()
-    problems = []
     for step, block in ops.items():
         if step not in steps:
             problems.append(f"{source}: ops.{step}: not a code step{did_you_mean(step, steps)}")
