@@ -1,8 +1,14 @@
-"""Command line: prepare the default corpus, run the pipeline, ask where a file went and why.
+"""opencoder: run the RefineCode pipeline on your code and ask where each file went and why.
 
-``opencoder demo``      gather the default corpus and materialize every asset for its partitions
-``opencoder run``       materialize the code assets for chosen partitions (in process)
-``opencoder why``       every step's decision for a repo/path or file id (= ``opencoder lineage where``)
+  demo       gather the default corpus (stdlib sources) and run the pipeline on it
+  run        run the pipeline on the default corpus or on your folders / tables
+  validate   check folders, tables, column map, thresholds, partitions and step config, run nothing
+  why        where did this file go and why (= lineage where)
+  lineage    file-level lineage: where | inputs
+  export     write the final corpus as parquet, jsonl or dolma
+  sql        SQL on the metrics views (file_decisions, step_runs, drop_reasons, ...)
+
+Data goes under $OPENCODER_DATA (default ./data); `opencoder COMMAND --help` has examples.
 """
 
 from __future__ import annotations
@@ -20,6 +26,29 @@ def _indexed_partitions(storage) -> list[str]:
     column = pq.read_table(storage.shards("source_index", None), columns=["partition"])["partition"]
     counts = pc.value_counts(column).to_pylist()
     return [c["values"] for c in sorted(counts, key=lambda c: (-c["counts"], c["values"]))]
+
+
+def _partitions_with_data(storage, sources) -> list[str]:
+    """Partitions of the source index, then those only the table sources have, largest first."""
+    from opencoder_assets.core.ingest import TableMapping, table_partitions
+
+    parts = _indexed_partitions(storage)
+    counts = table_partitions(list(sources.tables), TableMapping.from_mapping(sources.column_map))
+    return parts + [p for p, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if p not in parts]
+
+
+def _definitions(sources=None):
+    """The project's Definitions, or the code pipeline bound to other ``CodeSources``."""
+    from opencoder_assets.definitions import defs
+
+    if sources is None:
+        return defs
+    from dagster import Definitions
+
+    from opencoder_assets.definitions import code_assets, code_checks, refinecode_job, source_index_job
+
+    return Definitions(assets=code_assets, asset_checks=code_checks, jobs=[source_index_job, refinecode_job],
+                       resources={**defs.resources, "sources": sources})
 
 
 def _quiet(verbose: bool) -> dict:
@@ -42,10 +71,9 @@ def _quiet(verbose: bool) -> dict:
     return {} if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def _summary(partitions: list[str]) -> None:
+def _summary(partitions: list[str], defs) -> None:
     """The funnel of every partition of the run, and what to try next."""
     from opencoder_assets.assets.code import funnel_rows
-    from opencoder_assets.definitions import defs
 
     storage = defs.resources["storage"]
     print("\nfunnel (files kept per step):")
@@ -74,18 +102,19 @@ def _summary(partitions: list[str]) -> None:
     print('  .venv/bin/opencoder sql "SELECT * FROM drop_reasons ORDER BY files DESC"')
 
 
-def _run(partitions: list[str] | None, selection: str | None = None, verbose: bool = False) -> int:
+def _run(partitions: list[str] | None, selection: list[str] | None = None, verbose: bool = False, *,
+         sources=None, step_config: dict | None = None) -> int:
     """Run ``source_index_job``, then ``refinecode_job`` (with its blocking checks) for every
-    partition (``None``: all partitions the index has). These are the real jobs, so the runs show
-    under the jobs in the UI (with ``DAGSTER_HOME`` set)."""
+    partition (``None``: all partitions the index and the tables have). These are the real jobs, so
+    the runs show under the jobs in the UI (with ``DAGSTER_HOME`` set). ``sources``: a
+    ``CodeSources`` replacing the default one; ``step_config``: Dagster run config (``ops: ...``)."""
     from dagster import AssetKey, DagsterInstance
 
-    from opencoder_assets.definitions import defs
-
+    defs = _definitions(sources)
     run_config = _quiet(verbose)
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
     resources = defs.resources
-    wanted = set(selection.split(",")) if selection else None
+    wanted = set(selection) if selection else None
     failed = 0
     if wanted is None or "source_index" in wanted:
         t0 = time.perf_counter()
@@ -95,15 +124,15 @@ def _run(partitions: list[str] | None, selection: str | None = None, verbose: bo
         if not result.success:
             return 1
     if partitions is None:
-        partitions = _indexed_partitions(resources["storage"])
-        print(f"partitions with data: {', '.join(partitions)}")
+        partitions = _partitions_with_data(resources["storage"], resources["sources"])
+        print(f"partitions with data: {', '.join(partitions) or 'none'}")
     job = defs.resolve_job_def("refinecode_job")
     keys = [AssetKey(k) for k in sorted(wanted - {"source_index"})] if wanted else None
     for partition in partitions:
         t0 = time.perf_counter()
         print(f"{partition}:")
         result = job.execute_in_process(instance=instance, partition_key=partition, raise_on_error=False,
-                                        asset_selection=keys, run_config=run_config)
+                                        asset_selection=keys, run_config={**run_config, **(step_config or {})})
         status = "ok" if result.success else "FAILED"
         failed += not result.success
         funnel = []
@@ -120,47 +149,237 @@ def _run(partitions: list[str] | None, selection: str | None = None, verbose: bo
                     while err.cause is not None and "executing op" in err.message:
                         err = err.cause
                     print(f"    {ev.step_key} failed: {err.message.strip().splitlines()[0][:400]}")
-    _summary(partitions)
+    _summary(partitions, defs)
     return 1 if failed else 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    import warnings
 
-    if "--verbose" not in (argv if argv is not None else __import__("sys").argv):
-        warnings.filterwarnings("ignore", message=".*is currently in beta.*")
-        warnings.filterwarnings("ignore", category=UserWarning, module="dagster")
-    parser = argparse.ArgumentParser(prog="opencoder", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    demo = sub.add_parser("demo", help="gather the default corpus and run the pipeline on it")
-    demo.add_argument("--partitions", default=None, help="comma-separated; default: all with data")
+# ----------------------------------------------------------------------------------- parsing
+def _epilog(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" if line else "" for line in lines)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the examples as written; wide enough for the option help."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32, width=110)
+
+
+def _names(values: list[str] | None) -> list[str] | None:
+    """``--partitions python,c`` and ``--partitions python c`` alike."""
+    if values is None:
+        return None
+    return [n.strip() for v in values for n in v.split(",") if n.strip()]
+
+
+def _add_source_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--folders", nargs="+", metavar="DIR",
+                        help="folders whose sub-directories are repositories (default: the demo corpus)")
+    parser.add_argument("--manifest", metavar="FILE", help="JSON/JSONL with per-repo name, stars, commit_time")
+    parser.add_argument("--tables", nargs="+", metavar="FILE",
+                        help="Parquet/JSONL tables in The Stack v2 layout (content, path, repo_name, ...)")
+    parser.add_argument("--column-map", metavar="JSON",
+                        help='rename table columns, e.g. \'{"content": "text", "file_id": "id"}\' (or a .json file)')
+    parser.add_argument("--partitions", nargs="+", metavar="NAME",
+                        help="language partitions, comma- or space-separated (default: all with data)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``opencoder`` command line (every sub-command has examples in its ``--help``)."""
+    from opencoder_assets.lineage import LINEAGE_EPILOG, add_lineage_arguments
+
+    parser = argparse.ArgumentParser(prog="opencoder", description=__doc__, formatter_class=_Formatter,
+                                     epilog=_epilog("opencoder demo --partitions python",
+                                                    "opencoder run --folders ~/src --partitions python,go",
+                                                    "opencoder why cpy/Lib/heapq.py"))
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    def add(name: str, text: str, *examples: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, epilog=_epilog(*examples), formatter_class=_Formatter)
+
+    demo = add("demo", "gather the default corpus (stdlib sources) and run the pipeline on it",
+               "opencoder demo", "opencoder demo --partitions python,c --verbose")
+    demo.add_argument("--partitions", nargs="+", metavar="NAME", help="comma- or space-separated (default: all with data)")
     demo.add_argument("--verbose", action="store_true", help="also print Dagster's event log")
-    run = sub.add_parser("run", help="materialize the code assets for partitions")
-    run.add_argument("--partitions", required=True)
-    run.add_argument("--select", default=None, help="comma-separated asset names (default: all code assets)")
+
+    run = add("run", "run the pipeline (source_index, then every code step per partition) on your data",
+              "opencoder run --partitions python",
+              "opencoder run --folders ~/src/repos --partitions python go",
+              "opencoder run --tables stack_v2_python.parquet --partitions python",
+              "opencoder run --tables pages.jsonl --column-map '{\"content\": \"text\", \"file_id\": \"id\"}'",
+              "opencoder run --folders repos/ --config run_config.yaml   # e.g. filtered_code thresholds",
+              "",
+              "run_config.yaml (Dagster run config; relative paths are relative to the YAML file):",
+              "  ops:",
+              "    filtered_code:",
+              "      config: {thresholds_path: my_thresholds.toml, random_mode: strict}")
+    _add_source_args(run)
+    run.add_argument("--config", metavar="YAML", help="Dagster run config for the steps (ops: <step>: config: ...)")
+    run.add_argument("--select", nargs="+", metavar="ASSET", help="only these assets (comma- or space-separated)")
     run.add_argument("--verbose", action="store_true", help="also print Dagster's event log")
-    why = sub.add_parser("why", help="where did this file go and why")
-    why.add_argument("target", nargs="?", help="repo/path")
-    why.add_argument("--file-id")
-    why.add_argument("--db", default=None)
-    exp = sub.add_parser("export", help="write the final corpus as parquet, jsonl or dolma (id, text, metadata)",
-                         description="Export refinecode_code for datatrove / dolma / NeMo Curator. Example: "
-                         "opencoder export --format dolma --out exported/")
+
+    val = add("validate", "check the configuration of a run without running anything (exit 2 on a problem)",
+              "opencoder validate                                   # the default sources",
+              "opencoder validate --folders ~/src/repos --partitions python",
+              "opencoder validate --tables data.parquet --column-map '{\"content\": \"text\"}'",
+              "opencoder validate --thresholds my_thresholds.toml --config run_config.yaml")
+    _add_source_args(val)
+    val.add_argument("--thresholds", metavar="TOML", help="a filter threshold file (filtered_code thresholds_path)")
+    val.add_argument("--config", metavar="YAML", help="Dagster run config for the steps (as for run)")
+    val.add_argument("--select", nargs="+", metavar="ASSET", help="asset names (as for run)")
+
+    why = add("why", "where did this file go and why: every step's decision, filter rules with values",
+              "opencoder why cpy/Lib/heapq.py", "opencoder why --file-id 3f2a9c0d1e4b5a6f7d8e --json",
+              "opencoder why org/repo/x.py --db /archive/metrics.duckdb --thresholds my_thresholds.toml")
+    why.add_argument("target", nargs="?", metavar="REPO/PATH", help="the file as repo/path")
+    why.add_argument("--file-id", help="the file's id instead of repo/path")
+    why.add_argument("--db", default=None, help="metrics DuckDB (default: OPENCODER_METRICS_DB or data/metrics.duckdb)")
+    why.add_argument("--json", action="store_true", help="machine-readable output")
+    why.add_argument("--thresholds", metavar="TOML", help="explain filter drops with this threshold file "
+                     "(default: the one the run used)")
+
+    lin = sub.add_parser("lineage", help="file-level lineage: where | inputs (docs/lineage.md)",
+                         description="File-level lineage from the metrics store (docs/lineage.md).",
+                         epilog=LINEAGE_EPILOG, formatter_class=_Formatter)
+    add_lineage_arguments(lin)
+
+    exp = add("export", "write the final corpus (refinecode_code) as parquet, jsonl or dolma (id, text, metadata)",
+              "opencoder export --out exported/", "opencoder export --format dolma --out exported/ --partitions python")
     exp.add_argument("--format", choices=["parquet", "jsonl", "dolma"], default="parquet")
     exp.add_argument("--out", required=True, help="output directory")
-    exp.add_argument("--partitions", default=None, help="comma-separated; default: every published partition")
-    sql = sub.add_parser("sql", help="run SQL on the metrics views (file_decisions, step_runs, drop_reasons, ...)")
+    exp.add_argument("--partitions", nargs="+", metavar="NAME", help="default: every published partition")
+
+    sql = add("sql", "run SQL on the metrics views (file_decisions, step_runs, drop_reasons, quality_signals, ...)",
+              'opencoder sql "SELECT * FROM drop_reasons ORDER BY files DESC"',
+              "opencoder sql \"SELECT reason, count(*) FROM file_decisions WHERE step = 'filtered_code' GROUP BY 1\"")
     sql.add_argument("query")
     sql.add_argument("--db", default=None, help="metrics DuckDB file (default: OPENCODER_METRICS_DB or data/metrics.duckdb)")
-    lin = sub.add_parser("lineage", help="file-level lineage: where | inputs (docs/lineage.md)", add_help=False)
-    lin.add_argument("rest", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
+    return parser
+
+
+# ---------------------------------------------------------------------------- configuration
+def _column_map(value: str | None) -> tuple[dict | None, list[str]]:
+    """``--column-map`` as JSON text or a JSON file."""
+    import json
+    from pathlib import Path
+
+    if value is None:
+        return None, []
+    text, where = value, "--column-map"
+    if not value.lstrip().startswith("{") and Path(value).is_file():
+        text, where = Path(value).read_text(encoding="utf-8"), value
+    try:
+        mapping = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, [f"{where}: not JSON ({exc}); write it like '{{\"content\": \"text\"}}'"]
+    if not isinstance(mapping, dict):
+        return None, [f"{where}: must be a JSON object like '{{\"content\": \"text\"}}'"]
+    return mapping, []
+
+
+def _step_config(path: str | None) -> tuple[dict | None, list[str]]:
+    """``--config`` YAML as Dagster run config; relative ``*_path`` values are made relative to the file."""
+    from pathlib import Path
+
+    import yaml
+
+    if path is None:
+        return None, []
+    p = Path(path)
+    if not p.is_file():
+        return None, [f"{p}: run config file does not exist"]
+    try:
+        doc = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        return None, [f"{p}: invalid YAML: {' '.join(str(exc).split())}"]
+    if not isinstance(doc, dict):
+        return None, [f"{p}: must be a mapping with an 'ops' key"]
+    if "resources" in doc:
+        return None, [f"{p}: resources: give the sources with --folders/--tables/--manifest/--column-map instead"]
+    for block in (doc.get("ops") or {}).values() if isinstance(doc.get("ops"), dict) else ():
+        config = block.get("config") if isinstance(block, dict) else None
+        for key, value in (config or {}).items() if isinstance(config, dict) else ():
+            if key.endswith("_path") and isinstance(value, str) and not Path(value).is_absolute():
+                config[key] = str((p.parent / value).resolve())
+    return doc, []
+
+
+def _configure(args: argparse.Namespace) -> tuple[object | None, dict | None, list[str]]:
+    """(CodeSources or None for the default, step run config, problems) from the command line,
+    validated before anything heavy runs."""
+    from opencoder_assets.core.validate import validate
+    from resources import CodeSources
+
+    column_map, problems = _column_map(getattr(args, "column_map", None))
+    step_config, config_problems = _step_config(getattr(args, "config", None))
+    problems += config_problems
+    custom = any(getattr(args, k, None) is not None for k in ("folders", "tables", "manifest", "column_map"))
+    sources = CodeSources(folders=args.folders or [], tables=args.tables or [], manifest=args.manifest,
+                          column_map=column_map or {}) if custom else None
+    effective = sources or CodeSources()
+    if not problems:
+        problems = validate(folders=list(effective.folders), manifest=effective.manifest, tables=list(effective.tables),
+                            column_map=dict(effective.column_map), thresholds=getattr(args, "thresholds", None),
+                            partitions=_names(args.partitions), selection=_names(getattr(args, "select", None)),
+                            run_config=step_config, run_config_source=getattr(args, "config", None) or "run config")
+    return sources, step_config, problems
+
+
+def _report(cmd: str, problems: list[str]) -> int:
+    import sys
+
+    for problem in problems:
+        print(f"opencoder {cmd}: error: {problem}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+    import warnings
+
+    if "--verbose" not in (argv if argv is not None else sys.argv):
+        warnings.filterwarnings("ignore", message=".*is currently in beta.*")
+        warnings.filterwarnings("ignore", category=UserWarning, module="dagster")
+    args = build_parser().parse_args(argv)
     if args.cmd == "lineage":
-        from opencoder_assets.lineage import lineage_main
+        from opencoder_assets.lineage import run_lineage
 
-        return lineage_main(args.rest)
+        return run_lineage(args)
+    if args.cmd == "why":  # shorthand for `opencoder lineage where`
+        from opencoder_assets.lineage import run_lineage
 
+        args.question = "where"
+        return run_lineage(args)
+    if args.cmd == "validate":
+        sources, _, problems = _configure(args)
+        if problems:
+            return _report("validate", problems)
+        used = sources or __import__("resources").CodeSources()
+        print(f"ok: {len(used.folders)} folder(s), {len(used.tables)} table(s)"
+              + (f", partitions {', '.join(_names(args.partitions) or [])}" if args.partitions else "")
+              + (f", thresholds {args.thresholds}" if args.thresholds else "")
+              + (f", run config {args.config}" if args.config else ""))
+        return 0
+    if args.cmd == "run":
+        sources, step_config, problems = _configure(args)
+        if problems:
+            return _report("run", problems)
+        return _run(_names(args.partitions), _names(args.select), verbose=args.verbose, sources=sources,
+                    step_config=step_config)
+    if args.cmd == "demo":
+        from opencoder_assets.core.validate import check_partitions
+        from opencoder_assets.default_data import prepare_default_corpus
+
+        problems = check_partitions(_names(args.partitions) or [])
+        if problems:
+            return _report("demo", problems)
+        prepare_default_corpus()
+        args.folders = args.tables = args.manifest = args.column_map = None
+        _, _, problems = _configure(args)
+        if problems:
+            return _report("demo", problems)
+        return _run(_names(args.partitions), verbose=args.verbose)
     if args.cmd == "export":
         from pathlib import Path
 
@@ -170,8 +389,7 @@ def main(argv: list[str] | None = None) -> int:
 
         storage = defs.resources["storage"]
         base = Path(storage.root).resolve() / FINAL_STEP
-        parts = args.partitions.split(",") if args.partitions else sorted(
-            p.name for p in base.glob("*") if storage.has(FINAL_STEP, p.name))
+        parts = _names(args.partitions) or sorted(p.name for p in base.glob("*") if storage.has(FINAL_STEP, p.name))
         if not parts:
             print(f"nothing to export: {FINAL_STEP} has no published partition under {base}")
             return 1
@@ -191,19 +409,6 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             print("\t".join("" if v is None else str(v) for v in row))
         return 0
-    if args.cmd == "demo":
-        from opencoder_assets.default_data import prepare_default_corpus
-
-        prepare_default_corpus()
-        return _run(args.partitions.split(",") if args.partitions else None, verbose=args.verbose)
-    if args.cmd == "run":
-        return _run(args.partitions.split(","), args.select, verbose=args.verbose)
-    if args.cmd == "why":  # shorthand for `opencoder lineage where`
-        from opencoder_assets.lineage import lineage_main
-
-        argv = ["where", *([args.target] if args.target else []), *(["--file-id", args.file_id] if args.file_id else []),
-                *(["--db", args.db] if args.db else [])]
-        return lineage_main(argv)
     return 2
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import duckdb
 
 from opencoder_assets.core.duckdb_sql import sql_str
+from opencoder_assets.core.filtering import FilterThresholds, ThresholdConfigError
 from opencoder_assets.core.readonly_duckdb import MetricsStoreError
 from opencoder_assets.core.steps import STEP_NAMES
 from resources import MetricsStore
@@ -90,6 +91,8 @@ class StepRecord:
     run_id: str
     duplicate_of: str | None = None
     duplicate_of_path: str | None = None
+    #: for a filtered_code drop: each fired rule with the file's signal value and the threshold.
+    rules: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -125,7 +128,8 @@ def _has_table(store: MetricsStore, name: str) -> bool:
 def resolve_file_ids(store: MetricsStore, target: str | None = None, file_id: str | None = None) -> list[str]:
     """File ids for ``--file-id`` or a ``repo/path`` (trying every "/" as the repo/path boundary)."""
     if file_id:
-        return [file_id]
+        known = store.query("SELECT count(*) FROM file_decisions WHERE file_id = ?", [file_id])[0][0]
+        return [file_id] if known else []
     if not target:
         raise ValueError("give repo/path or a file id")
     ids: list[str] = []
@@ -153,7 +157,55 @@ def _edits(store: MetricsStore, file_id: str) -> dict[str, Any] | None:
     return dict(zip(cols, row, strict=True))
 
 
-def where(store: MetricsStore, file_id: str) -> FileLineage:
+_CONFIG_RE = re.compile(r"config=(\S+)")
+_HITS_RE = re.compile(r"hits=(\S+)")
+
+
+def _run_thresholds_path(store: MetricsStore, step: StepRecord) -> str | None:
+    """The ``thresholds_path`` the filtered_code run used (its params in the manifest), or None."""
+    rows = store.query("SELECT extra FROM step_runs WHERE step = ? AND partition = ? AND run_id = ?",
+                       [step.step, step.partition, step.run_id])
+    if not rows:
+        return None
+    params = json.loads(rows[0][0] or "{}").get("params") or {}
+    return params.get("thresholds_path")
+
+
+def explain_filter_drop(store: MetricsStore, file_id: str, step: StepRecord,
+                        thresholds_path: str | None = None) -> list[dict[str, Any]]:
+    """Each rule that dropped the file: ``{signal, value, threshold, config, thresholds}``.
+
+    The config comes from the decision detail (``config=python hits=a,b``), the signal values
+    from the ``quality_signals`` view, the thresholds from the file the run used (recorded in
+    its manifest; ``thresholds_path`` overrides, else the packaged file).
+    """
+    detail = step.detail or ""
+    config = _CONFIG_RE.search(detail)
+    hits = _HITS_RE.search(detail)
+    if not hits:
+        return []
+    values: dict[str, Any] = {}
+    if _has_table(store, "quality_signals"):
+        rows = store.query("SELECT map_keys(signals), map_values(signals) FROM quality_signals "
+                           "WHERE file_id = ? AND partition = ? LIMIT 1", [file_id, step.partition])
+        if rows:
+            values = dict(zip(rows[0][0], rows[0][1], strict=True))
+    source = thresholds_path or _run_thresholds_path(store, step)
+    try:
+        th = FilterThresholds.load(source)
+        rules = th.rules(config.group(1)) if config else {}
+        source = th.source
+    except ThresholdConfigError as exc:
+        rules, source = {}, f"unavailable: {exc}"
+    out = []
+    for name in hits.group(1).split(","):
+        rule = rules.get(name)
+        out.append({"signal": name, "value": values.get(name), "threshold": rule.describe() if rule else None,
+                    "config": config.group(1) if config else None, "thresholds": source})
+    return out
+
+
+def where(store: MetricsStore, file_id: str, thresholds_path: str | None = None) -> FileLineage:
     """Every step's decision for one file, pipeline order, duplicates resolved, final status."""
     rows = store.query(_where_sql(), [file_id])
     raw = store.query("SELECT any_value(repo), any_value(path) FROM file_decisions WHERE file_id = ?", [file_id])[0]
@@ -168,6 +220,9 @@ def where(store: MetricsStore, file_id: str) -> FileLineage:
             if row is not None:
                 out.fuzzy_cluster = dict(zip([c[0] for c in cur.description], row, strict=True))
     out.transform_edits = _edits(store, file_id)
+    for s in out.steps:
+        if s.step == "filtered_code" and s.decision == "dropped":
+            s.rules = explain_filter_drop(store, file_id, s, thresholds_path)
     dropped = next((s for s in out.steps if s.decision == "dropped"), None)
     if dropped is not None:
         via = f" (duplicate of {dropped.duplicate_of_path or dropped.duplicate_of})" if dropped.duplicate_of else ""
@@ -206,12 +261,16 @@ def format_where(lin: FileLineage) -> str:
     for s in lin.steps:
         extra = f" -> {s.duplicate_of_path}" if s.duplicate_of_path else ""
         lines.append(f"  {s.step:<20} [{s.partition}] {s.decision:<8} {s.reason or '':<26} {s.detail or ''}{extra}")
+        for r in s.rules or []:
+            value = "not computed" if r["value"] is None else f"{r['value']:.6g}"
+            why = f"drops when {r['threshold']}" if r["threshold"] else "no threshold rule"
+            lines.append(f"      {r['signal']} = {value}  ({why}; [{r['config']}] in {r['thresholds']})")
     if lin.fuzzy_cluster:
         c = lin.fuzzy_cluster
         lines.append(f"  fuzzy cluster {c['cluster_id']} size={c['cluster_size']} survivor={c['survivor_id']} "
                      f"est_j={c['est_similarity']:.3f}")
     if lin.transform_edits:
-        nz = {k: v for k, v in lin.transform_edits.items() if k not in ("file_id", "partition") and v}
+        nz = {k: v for k, v in lin.transform_edits.items() if k not in ("file_id", "partition", "run_id", "step") and v}
         lines.append(f"  transform edits: {nz or 'none'}")
     lines.append(f"  => {lin.final}")
     return "\n".join(lines)
@@ -227,32 +286,59 @@ def format_inputs(res: OutputInputs) -> str:
     for a in res.absorbed:
         lines.append(f"    {'  ' * (a['depth'] - 1)}{a['step']:<20} {a['repo']}/{a['path']}  ({a['detail']})")
     if res.transform_edits:
-        nz = {k: v for k, v in res.transform_edits.items() if k not in ("file_id", "partition") and v}
+        nz = {k: v for k, v in res.transform_edits.items() if k not in ("file_id", "partition", "run_id", "step") and v}
         lines.append(f"  transform edits: {nz or 'none'}")
     return "\n".join(lines)
 
 
-def lineage_main(argv: list[str] | None = None) -> int:
-    """``opencoder lineage {where,inputs} (REPO/PATH | --file-id ID) [--db PATH] [--json]``."""
-    parser = argparse.ArgumentParser(prog="opencoder lineage", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("question", choices=["where", "inputs"],
-                        help="where: where did this file go and why; inputs: which inputs produced this output")
-    parser.add_argument("target", nargs="?", help="repo/path")
-    parser.add_argument("--file-id")
+LINEAGE_EPILOG = """examples:
+  opencoder lineage where cpy/Lib/heapq.py          # every step's decision for a repo/path
+  opencoder lineage where --file-id 3f2a9c0d1e      # the same by file id
+  opencoder lineage inputs cpy/Lib/heapq.py --json  # which inputs (and absorbed duplicates) made an output file
+  opencoder lineage --db /archive/metrics.duckdb where org/repo/src/x.py
+"""
+
+
+def _question_args(parser: argparse.ArgumentParser, question: str) -> None:
+    parser.add_argument("target", nargs="?", metavar="REPO/PATH", help="the file as repo/path")
+    parser.add_argument("--file-id", help="the file's id instead of repo/path")
+    # SUPPRESS: a value given before the question (``lineage --json where``) is not reset here.
+    parser.add_argument("--db", default=argparse.SUPPRESS,
+                        help="metrics DuckDB (default: OPENCODER_METRICS_DB or data/metrics.duckdb)")
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+    if question == "where":
+        parser.add_argument("--thresholds", default=argparse.SUPPRESS, metavar="TOML",
+                            help="threshold file to explain filter drops with (default: the one the run used)")
+
+
+def add_lineage_arguments(parser: argparse.ArgumentParser) -> None:
+    """``where``/``inputs`` sub-commands on ``parser`` (``opencoder lineage`` and ``python -m
+    opencoder_assets.lineage`` share them); ``--db``/``--json`` are accepted anywhere."""
     parser.add_argument("--db", default=None, help="metrics DuckDB (default: OPENCODER_METRICS_DB or data/)")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    args = parser.parse_args(argv)
+    parser.add_argument("--json", action="store_true", default=False, help="machine-readable output")
+    parser.set_defaults(thresholds=None)
+    questions = parser.add_subparsers(dest="question", required=True, metavar="{where,inputs}")
+    for name, text in (("where", "where did this file go and why (every step's decision)"),
+                       ("inputs", "which inputs produced this output file (raw input + absorbed duplicates)")):
+        sub = questions.add_parser(name, help=text, description=text, epilog=LINEAGE_EPILOG,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+        _question_args(sub, name)
+
+
+def run_lineage(args: argparse.Namespace) -> int:
+    """Answer ``args.question``: 0 found, 1 no such file / no decision, 2 usage or store error (one line)."""
     if not args.target and not args.file_id:
-        parser.error("give repo/path or --file-id")
+        print(f"opencoder lineage {args.question}: error: give REPO/PATH or --file-id", file=sys.stderr)
+        return 2
     # Read-only: works on a copied/archived store in a read-only directory; never creates files.
     store = MetricsStore(db_path=args.db, read_only=True) if args.db else MetricsStore(read_only=True)
     try:
         ids = resolve_file_ids(store, args.target, args.file_id)
         if not ids:
-            print(f"no file recorded for {args.target or args.file_id}", file=sys.stderr)
+            print(f"no file recorded for {args.file_id or args.target}{_near(store, args.target)}", file=sys.stderr)
             return 1
-        results = [where(store, fid) if args.question == "where" else inputs_of(store, fid) for fid in ids]
+        results = [where(store, fid, args.thresholds) if args.question == "where" else inputs_of(store, fid)
+                   for fid in ids]
     except (MetricsStoreError, PublicationError) as exc:
         print(f"opencoder lineage: error: {exc}", file=sys.stderr)
         return 2
@@ -268,6 +354,24 @@ def lineage_main(argv: list[str] | None = None) -> int:
     if args.question == "where" and all(not r.steps for r in results):
         return 1
     return 0
+
+
+def _near(store: MetricsStore, target: str | None) -> str:
+    """``; recorded files named x.py: a/x.py, ...`` for a repo/path that is not recorded."""
+    if not target:
+        return ""
+    name = target.rsplit("/", 1)[-1]
+    rows = store.query("SELECT DISTINCT repo || '/' || path FROM file_decisions WHERE step = 'raw_code' "
+                       "AND (path = ? OR ends_with(path, '/' || ?)) ORDER BY 1 LIMIT 5", [name, name])
+    return f"; recorded files named {name}: {', '.join(r[0] for r in rows)}" if rows else ""
+
+
+def lineage_main(argv: list[str] | None = None) -> int:
+    """``opencoder lineage [--db PATH] [--json] {where,inputs} (REPO/PATH | --file-id ID) [--db PATH] [--json]``."""
+    parser = argparse.ArgumentParser(prog="opencoder lineage", description=__doc__, epilog=LINEAGE_EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_lineage_arguments(parser)
+    return run_lineage(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

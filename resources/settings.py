@@ -18,8 +18,10 @@ class CodeSources(ConfigurableResource):
 
     - ``folders``: directories whose immediate sub-directories are repositories (git or plain).
     - ``manifest``: JSON/JSONL with per-repo ``name``, ``stars``, ``commit_time`` (optional ``path``).
-    - ``tables``: Parquet/JSONL files (Stack-v2 style); ``column_map`` renames their columns, e.g.
-      ``{"content": "text", "repo": "repository", "stars": "star_events_count"}``.
+    - ``tables``: Parquet/JSONL files with The Stack v2's column names (``content``, ``path``;
+      optional ``repo_name``, ``star_events_count``, ``committer_date``, ``language``);
+      ``column_map`` renames them, e.g. ``{"content": "text", "file_id": "id"}`` (core/ingest.py
+      TableMapping). source_index checks all of this first (core/validate.py).
     """
 
     folders: list[str] = [os.path.join(DEFAULT_DATA_ROOT, "default_corpus", "repos")]

@@ -196,7 +196,7 @@ def test_jsonl_source_and_missing_column_error(tmp_path):
     assert sum(t.num_rows for t in tables) == 3
     bad = tmp_path / "bad.parquet"
     pq.write_table(pa.table({"content": ["x"], "repo_name": ["r"]}), bad)
-    with pytest.raises(IngestError, match=r"bad\.parquet: missing column\(s\) \['path'"):
+    with pytest.raises(IngestError, match=r"bad\.parquet: missing column 'path' \(path\)"):
         list(iter_table_batches([bad], partition="python"))
 
 

@@ -48,6 +48,7 @@ from opencoder_assets.core.kernel import (
 )
 from opencoder_assets.core.steps import CODE_STEPS, FINAL_STEP, STEP_NAMES, plan_raw_units
 from opencoder_assets.core.transform import redact_pii
+from opencoder_assets.core.validate import check_run_config, check_tables, raise_if_problems
 from opencoder_assets.partitions import language_partitions
 from resources import CodeSources, CorpusStorage, PipelineSettings
 from resources.engine import ExecutionEngine
@@ -201,6 +202,9 @@ def materialize_step(context: AssetExecutionContext, spec: StepSpec, partition: 
                      sources: CodeSources, storage: CorpusStorage, settings: PipelineSettings,
                      engine: ExecutionEngine) -> MaterializeResult:
     """Plan -> run units on the engine -> check accounting -> publish one version."""
+    if spec.source_fn:  # a run launched without source_index (e.g. from the UI) fails on bad config here
+        raise_if_problems(check_tables(sources.tables, sources.column_map)
+                          + check_run_config(context.run.run_config, partitions=[partition]))
     params = _params(spec, config, partition, sources, settings)
     t0 = time.perf_counter()
     with storage.writer(spec.name, partition) as writer:
@@ -218,7 +222,8 @@ def materialize_step(context: AssetExecutionContext, spec: StepSpec, partition: 
         counts = {"input_count": s.input_rows, "kept": s.kept_rows, "dropped": s.dropped_rows,
                   "input_bytes": s.input_bytes, "kept_bytes": s.kept_bytes}
         counters = {k: (int(v) if float(v).is_integer() else v) for k, v in sorted(s.counters.items())}
-        extra = {"reasons": dict(s.reasons), **run.stats, **counters, "engine": engine_name, "workers": workers,
+        extra = {"reasons": dict(s.reasons), "params": dataclasses.asdict(params) if params else None,  # why: lineage
+                 **run.stats, **counters, "engine": engine_name, "workers": workers,
                  "units": len(units), "cpu_seconds": round(s.cpu_seconds, 3),
                  "unit_peak_rss_mb": round(s.peak_rss_kb / 1024, 1)}
         writer.commit({

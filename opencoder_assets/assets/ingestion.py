@@ -2,13 +2,13 @@
 
 
 from collections import Counter
-from pathlib import Path
 
 import pyarrow.parquet as pq
 from dagster import AssetExecutionContext, AssetMaterialization, MaterializeResult, MetadataValue, asset
 
 from opencoder_assets.core.ingest import INDEX_SCHEMA, IngestStats, iter_folder_index
 from opencoder_assets.core.steps import STEP_NAMES
+from opencoder_assets.core.validate import check_run_config, check_sources, raise_if_problems
 from opencoder_assets.partitions import language_partitions
 from resources import CodeSources, CorpusStorage
 
@@ -41,6 +41,9 @@ def source_index(
     sources: CodeSources,
     storage: CorpusStorage,
 ) -> MaterializeResult:
+    # Configuration errors fail here, before the walk (same checks and messages as `opencoder validate`).
+    raise_if_problems(check_sources(sources.folders, sources.manifest, sources.tables, sources.column_map)
+                      + check_run_config(context.run.run_config))
     stats = IngestStats()
     writer = storage.writer("source_index", None)
     try:
@@ -48,9 +51,6 @@ def source_index(
         per_partition: Counter = Counter()
         with pq.ParquetWriter(writer.shard_path(0), INDEX_SCHEMA) as out:
             for folder in sources.folders:
-                if not Path(folder).exists() and sources.tables:
-                    context.log.warning(f"folder {folder} does not exist; only tables will be ingested")
-                    continue
                 for table in iter_folder_index(folder, manifest=sources.manifest, stats=stats):
                     out.write_table(table)
                     n += table.num_rows

@@ -31,6 +31,7 @@ from opencoder_assets.core.signals import (
     CodeDocument,
     SignalCompat,
 )
+from opencoder_assets.core.suggest import did_you_mean
 
 __all__ = [
     "DEFAULT_THRESHOLDS_PATH",
@@ -150,6 +151,10 @@ def compute_signals(
 
 
 # ------------------------------------------------------------------------- thresholds
+def _num(value: float | bool) -> str:
+    return str(value).lower() if isinstance(value, bool) else f"{value:g}"
+
+
 @dataclass(frozen=True)
 class Rule:
     """One drop predicate: fires if value < lt, > gt, <= le, >= ge or == eq (any of them)."""
@@ -162,6 +167,15 @@ class Rule:
     eq: float | bool | None = None
     random_drop: float | None = None
     off: bool = False
+
+    def describe(self) -> str:
+        """The drop condition in words, e.g. ``< 3 or > 10`` (``off`` when disabled)."""
+        if self.off:
+            return "off"
+        parts = [f"{op} {_num(v)}" for op, v in (("<", self.lt), (">", self.gt), ("<=", self.le), (">=", self.ge),
+                                                   ("==", self.eq)) if v is not None]
+        text = " or ".join(parts)
+        return text + (f" (random_drop {self.random_drop:g})" if self.random_drop is not None else "")
 
     def over(self, value: SignalValue) -> bool:
         """True if ``value`` meets the drop condition (before any random component)."""
@@ -191,19 +205,21 @@ class FilterThresholds:
         configs: dict[str, dict[str, Rule]] = {}
         for cfg, table in data.items():
             if cfg not in CONFIG_NAMES:
-                raise ThresholdConfigError(f"{source}: unknown config table [{cfg}] (expected one of {CONFIG_NAMES})")
+                raise ThresholdConfigError(f"{source}: unknown config table [{cfg}]{did_you_mean(cfg, CONFIG_NAMES)} "
+                                           f"(expected one of {', '.join(CONFIG_NAMES)})")
             if not isinstance(table, Mapping):
                 raise ThresholdConfigError(f"{source}: [{cfg}] must be a table")
             rules: dict[str, Rule] = {}
             for sig, spec in table.items():
                 where = f"{source}: [{cfg}] {sig}"
                 if sig not in ALL_SIGNAL_NAMES:
-                    raise ThresholdConfigError(f"{where}: unknown signal name {sig!r}")
+                    raise ThresholdConfigError(f"{where}: unknown signal name {sig!r}{did_you_mean(sig, ALL_SIGNAL_NAMES)}")
                 if not isinstance(spec, Mapping):
                     raise ThresholdConfigError(f"{where}: rule must be an inline table like {{ gt = 0.2 }}")
                 bad = set(spec) - _RULE_KEYS
                 if bad:
-                    raise ThresholdConfigError(f"{where}: unknown rule key(s) {sorted(bad)}")
+                    raise ThresholdConfigError(f"{where}: unknown rule key(s) {sorted(bad)}"
+                                              f"{did_you_mean(sorted(bad)[0], _RULE_KEYS)}")
                 if not spec.get("off") and not any(k in spec for k in ("lt", "gt", "le", "ge", "eq")):
                     raise ThresholdConfigError(f"{where}: rule has no comparison (lt/gt/le/ge/eq) and is not off")
                 for k in ("lt", "gt", "le", "ge", "random_drop"):
@@ -237,7 +253,11 @@ class FilterThresholds:
     def load(cls, path: str | Path | None = None) -> FilterThresholds:
         """Load a threshold file (default: the packaged ``filter_thresholds.toml``)."""
         p = Path(path) if path is not None else DEFAULT_THRESHOLDS_PATH
-        return cls.loads(p.read_text(encoding="utf-8"), source=str(p))
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ThresholdConfigError(f"{p}: cannot read the threshold file: {exc.strerror or exc}") from exc
+        return cls.loads(text, source=str(p))
 
     def rules(self, config: str) -> Mapping[str, Rule]:
         try:

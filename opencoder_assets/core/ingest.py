@@ -23,18 +23,19 @@ import os
 import re
 import stat
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.dataset as pads
 import pyarrow.json as pajson
 
-from opencoder_assets.core.languages import detect_language
+from opencoder_assets.core.languages import UNKNOWN, detect_language, language_from_name
 from opencoder_assets.core.schema import RAW_SCHEMA, stable_file_id
+from opencoder_assets.core.suggest import did_you_mean
 
 #: Files larger than this are not read into memory (preprocessing drops them as too large).
 DEFAULT_READ_CAP = 8 * 1024 * 1024
@@ -100,25 +101,72 @@ class RepoMeta:
     meta_source: str  # "manifest", "manifest+git", "git", "mtime", "none"
 
 
+#: Column-map keys whose column every table must have.
+REQUIRED_TABLE_KEYS = ("content", "path")
+#: Column names other datasets use for a key: named in the error when the default is missing.
+_COLUMN_ALIASES = {"content": ("text", "code", "contents"), "path": ("file_path", "filepath", "max_stars_repo_path"),
+                   "repo": ("repo", "repository", "max_stars_repo_name"), "file_id": ("id", "blob_id")}
+
+
 @dataclass
 class TableMapping:
-    """Column names of a Stack-v2-style table (Parquet or JSONL)."""
+    """Column names of a table source (Parquet or JSONL); the defaults are The Stack v2's.
+
+    ``content`` and ``path`` are required. The others are optional: an absent column reads as
+    null (repo and stars unknown, commit time unknown, language from the extension) -- unless the
+    column map names it explicitly, so that a typo in the map is an error, not a silent null.
+    ``language`` holds Linguist names ("Python", "C++"); ``file_id`` (e.g. ``{"file_id": "id"}``)
+    replaces the derived stable id.
+    """
 
     content: str = "content"
     path: str = "path"
-    repo: str = "repo_name"
-    stars: str | None = "stars"
-    commit_time: str | None = "commit_date"
+    repo: str | None = "repo_name"
+    stars: str | None = "star_events_count"
+    commit_time: str | None = "committer_date"
+    language: str | None = "language"
     file_id: str | None = None
+    #: keys the column map set (their columns are required when not null).
+    explicit: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+
+    KEYS: ClassVar[tuple[str, ...]] = ("content", "path", "repo", "stars", "commit_time", "language", "file_id")
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, str | None] | None) -> TableMapping:
-        base = cls()
+        """A mapping from a column map ``{key: column name or null}``; IngestError names a bad key."""
+        values: dict[str, str | None] = {}
         for key, value in (mapping or {}).items():
-            if not hasattr(base, key):
-                raise IngestError(f"unknown column mapping key {key!r}; known: {list(vars(base))}")
-            setattr(base, key, value)
-        return base
+            if key not in cls.KEYS:
+                raise IngestError(f"column map: unknown key {key!r}{did_you_mean(key, cls.KEYS)}; "
+                                  f"known keys: {', '.join(cls.KEYS)}")
+            if value is not None and not isinstance(value, str):
+                raise IngestError(f"column map: {key!r} must be a column name or null, not {value!r}")
+            if value is None and key in REQUIRED_TABLE_KEYS:
+                raise IngestError(f"column map: {key!r} is required and cannot be null")
+            values[key] = value
+        return cls(**values, explicit=frozenset(values))
+
+    def missing_columns(self, names: Collection[str]) -> list[tuple[str, str, str]]:
+        """(key, column, hint) for every required or explicitly mapped column not in ``names``."""
+        out = []
+        for key in self.KEYS:
+            column = getattr(self, key)
+            if column is None or column in names or (key not in REQUIRED_TABLE_KEYS and key not in self.explicit):
+                continue
+            alias = next((a for a in _COLUMN_ALIASES.get(key, ()) if a in names), None)
+            hint = (f" (the file has {alias!r}: column map {{{json.dumps(key)}: {json.dumps(alias)}}})" if alias
+                    else did_you_mean(column, names))
+            out.append((key, column, hint))
+        return out
+
+    def resolve(self, names: Collection[str], source: str | Path) -> dict[str, str | None]:
+        """``{key: column or None}`` for a table with columns ``names``: absent optional columns
+        are None; a missing required (or explicitly mapped) column is an IngestError naming it."""
+        missing = self.missing_columns(names)
+        if missing:
+            raise IngestError("; ".join(f"{source}: missing column {col!r} ({key}){hint}" for key, col, hint in missing)
+                              + f"; the file has {sorted(names)}")
+        return {key: (getattr(self, key) if getattr(self, key) in names else None) for key in self.KEYS}
 
 
 @dataclass
@@ -505,29 +553,67 @@ def iter_folder_batches(
     yield from iter_indexed_file_batches(index, read_cap=read_cap, batch_rows=batch_rows, stats=stats)
 
 
+def table_columns(path: str | Path) -> list[str]:
+    """Column names of a table source, reading only the Parquet footer or the first JSONL line
+    (cheap: validation runs it before anything heavy). IngestError names the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise IngestError(f"table {path} does not exist or is not a file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return list(pads.dataset(str(path), format="parquet").schema.names)
+        if suffix in (".jsonl", ".json", ".ndjson"):
+            with path.open("rb") as fh:
+                for line in fh:
+                    if line.strip():
+                        row = json.loads(line)
+                        if not isinstance(row, dict):
+                            raise IngestError(f"{path}: the first row is not a JSON object")
+                        return list(row)
+            return []
+    except IngestError:
+        raise
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise IngestError(f"{path}: cannot read as a {suffix.lstrip('.')} table: {exc}") from exc
+    raise IngestError(f"{path}: unsupported table format {suffix or '(no extension)'!r} (use .parquet or .jsonl)")
+
+
 def _open_table_batches(path: Path, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
-    suffix = "".join(path.suffixes[-2:]).lower()
+    """Batches of ``columns`` (which :func:`table_columns` found in the file)."""
     if path.suffix.lower() == ".parquet":
-        dataset = pads.dataset(str(path), format="parquet")
-        names = set(dataset.schema.names)
-        missing = [c for c in columns if c not in names]
+        yield from pads.dataset(str(path), format="parquet").to_batches(columns=columns, batch_size=batch_rows)
+        return
+    reader = pajson.open_json(str(path), read_options=pajson.ReadOptions(block_size=16 << 20))
+    for batch in reader:
+        missing = [c for c in columns if c not in batch.schema.names]
         if missing:
-            raise IngestError(f"{path}: missing column(s) {missing}; the file has {sorted(names)}")
-        yield from dataset.to_batches(columns=columns, batch_size=batch_rows)
-    elif suffix.endswith((".jsonl", ".json", ".ndjson")):
-        reader = pajson.open_json(str(path), read_options=pajson.ReadOptions(block_size=16 << 20))
-        first = True
-        for batch in reader:
-            if first:
-                missing = [c for c in columns if c not in batch.schema.names]
-                if missing:
-                    raise IngestError(
-                        f"{path}: missing column(s) {missing}; the file has {sorted(batch.schema.names)}"
-                    )
-                first = False
-            yield batch.select(columns)
-    else:
-        raise IngestError(f"{path}: unsupported table format (use .parquet or .jsonl)")
+            raise IngestError(f"{path}: missing column(s) {missing}; the file has {sorted(batch.schema.names)}")
+        yield batch.select(columns)
+
+
+def _table_language(path: str, language: Any) -> Any:
+    """The table's own language (Linguist name) when it has one we know, else the extension's."""
+    if language:
+        info = language_from_name(str(language))
+        if info is not UNKNOWN:
+            return info
+    return detect_language(path)
+
+
+def table_partitions(paths: list[str | Path], mapping: TableMapping | None = None) -> dict[str, int]:
+    """Rows per language partition of table sources (reads only the path and language columns)."""
+    m = mapping or TableMapping()
+    counts: dict[str, int] = {}
+    for table_path in sorted(Path(p) for p in paths):
+        cols = m.resolve(table_columns(table_path), table_path)
+        for batch in _open_table_batches(table_path, [c for c in (cols["path"], cols["language"]) if c], 50_000):
+            d = batch.to_pydict()
+            langs = d[cols["language"]] if cols["language"] else [None] * batch.num_rows
+            for path, lang in zip(d[cols["path"]], langs, strict=True):
+                part = _table_language(path or "", lang).partition
+                counts[part] = counts.get(part, 0) + 1
+    return counts
 
 
 def iter_table_batches(
@@ -539,26 +625,37 @@ def iter_table_batches(
     batch_rows: int = 2000,
     stats: IngestStats | None = None,
 ) -> Iterator[pa.Table]:
-    """Yield RAW_SCHEMA tables for rows of Stack-v2-style Parquet/JSONL files in ``partition``."""
+    """Yield RAW_SCHEMA tables for rows of Stack-v2-style Parquet/JSONL files in ``partition``.
+
+    Absent optional columns (:class:`TableMapping`) read as null; the language is the table's
+    ``language`` column when present and known, else the extension's.
+    """
     stats = stats if stats is not None else IngestStats()
     m = mapping or TableMapping()
-    columns = [c for c in (m.content, m.path, m.repo, m.stars, m.commit_time, m.file_id) if c]
     for table_path in sorted(Path(p) for p in paths):
         source = f"table:{table_path.name}"
         row_index = 0
-        for batch in _open_table_batches(table_path, columns, batch_rows):
+        cols = m.resolve(table_columns(table_path), table_path)
+        for batch in _open_table_batches(table_path, sorted({c for c in cols.values() if c}), batch_rows):
             data = batch.to_pydict()
+            n = batch.num_rows
+
+            def col(key: str, _d: dict = data, _n: int = n, _c: dict = cols) -> list:
+                return _d[_c[key]] if _c[key] else [None] * _n
+
+            paths_, contents, repos, stars_, times, langs, ids = (
+                col(k) for k in ("path", "content", "repo", "stars", "commit_time", "language", "file_id"))
             rows = []
-            for i in range(batch.num_rows):
+            for i in range(n):
                 row_index += 1
-                path = data[m.path][i]
+                path = paths_[i]
                 if path is None:
-                    raise IngestError(f"{table_path}: row {row_index} has a null {m.path!r}")
-                lang = detect_language(path)
+                    raise IngestError(f"{table_path}: row {row_index} has a null {cols['path']!r}")
+                lang = _table_language(path, langs[i])
                 if lang.partition != partition:
                     continue
                 stats.files_seen += 1
-                content = data[m.content][i]
+                content = contents[i]
                 raw = content.encode("utf-8", "surrogatepass") if isinstance(content, str) else content
                 error = None
                 if raw is None:
@@ -568,16 +665,16 @@ def iter_table_batches(
                 size = len(raw) if raw is not None else 0
                 if error:
                     stats.read_errors[error] = stats.read_errors.get(error, 0) + 1
-                stars = data[m.stars][i] if m.stars else None
                 try:
-                    commit_time = _parse_time(data[m.commit_time][i]) if m.commit_time else None
-                except ValueError as exc:
-                    raise IngestError(f"{table_path}: row {row_index}: bad {m.commit_time!r}: {exc}") from exc
+                    stars = int(stars_[i]) if stars_[i] is not None else None
+                    commit_time = _parse_time(times[i])
+                except (TypeError, ValueError) as exc:
+                    raise IngestError(f"{table_path}: row {row_index}: bad {cols['stars']!r}/{cols['commit_time']!r} "
+                                      f"value: {exc}") from exc
                 rows.append(
-                    _row(source=source, repo=data[m.repo][i], path=path, lang=lang,
-                         stars=int(stars) if stars is not None else None, commit_time=commit_time,
+                    _row(source=source, repo=repos[i], path=path, lang=lang, stars=stars, commit_time=commit_time,
                          data=None if error else raw, size=size, error=error,
-                         file_id=str(data[m.file_id][i]) if m.file_id else None)
+                         file_id=str(ids[i]) if ids[i] is not None else None)
                 )
             if rows:
                 stats.rows += len(rows)

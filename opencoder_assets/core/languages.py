@@ -188,6 +188,24 @@ def language_info(name: str) -> LanguageInfo:
     return LanguageInfo(low, doc_type, partition_for(low))
 
 
+#: Linguist names (lowercased) that this table spells the recipe's way (scripts/gen_languages.py RENAMES).
+LINGUIST_RENAMES: dict[str, str] = {
+    "c#": "csharp",
+    "c++": "cpp",
+    "rocq prover": "coq",
+    "wolfram language": "mathematica",
+    "salt": "saltstack",
+    "robots exclusion rules": "robots.txt",
+}
+
+
+def language_from_name(name: str) -> LanguageInfo:
+    """:class:`LanguageInfo` of a Linguist language name as datasets carry it (The Stack v2's
+    ``language`` column: "Python", "C++", "C#"); :data:`UNKNOWN` when the table has no such name."""
+    low = name.strip().lower()
+    return language_info(LINGUIST_RENAMES.get(low, low))
+
+
 def _basename(path: str) -> str:
     return path.replace("\\", "/").rsplit("/", 1)[-1]
 
