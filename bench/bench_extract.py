@@ -28,6 +28,7 @@ import argparse
 import collections
 import html as htmllib
 import importlib
+import importlib.util
 import re
 import sys
 import time
@@ -109,8 +110,11 @@ EXTRACTORS: dict[str, Callable[[str], str]] = {
     "resiliparse": _resiliparse(False),
     "resiliparse main_content": _resiliparse(True),
     "extract_main_text (ours)": lambda m: extract_main_text(m).text,
-    "trafilatura": _trafilatura,
 }
+if importlib.util.find_spec("trafilatura") is not None:  # pip install '.[bench]'
+    EXTRACTORS["trafilatura"] = _trafilatura
+else:
+    print("trafilatura not installed (pip install '.[bench]'): not compared", file=sys.stderr)
 
 
 def measure(pages: list[str], fn: Callable[[str], str]) -> dict[str, float]:
