@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="gather the default corpus and run the pipeline on it")
     demo.add_argument("--partitions", default=None, help="comma-separated; default: all with data")
     demo.add_argument("--verbose", action="store_true", help="also print Dagster's event log")
+    demo.add_argument("--web", action="store_true", help="then run web recall and the code-web corpus on the "
+                      "embedded default crawl, and the refinecode_mix (opencoder_assets/default_crawl.py)")
     run = sub.add_parser("run", help="materialize the code assets for partitions")
     run.add_argument("--partitions", required=True)
     run.add_argument("--select", default=None, help="comma-separated asset names (default: all code assets)")
@@ -195,7 +197,12 @@ def main(argv: list[str] | None = None) -> int:
         from opencoder_assets.default_data import prepare_default_corpus
 
         prepare_default_corpus()
-        return _run(args.partitions.split(",") if args.partitions else None, verbose=args.verbose)
+        rc = _run(args.partitions.split(",") if args.partitions else None, verbose=args.verbose)
+        if args.web:
+            from opencoder_assets.default_crawl import run_web_demo
+
+            rc = max(rc, run_web_demo(verbose=args.verbose))
+        return rc
     if args.cmd == "run":
         return _run(args.partitions.split(","), args.select, verbose=args.verbose)
     if args.cmd == "why":  # shorthand for `opencoder lineage where`

@@ -261,6 +261,58 @@ def web_recall_config(crawl: DefaultCrawl) -> dict:
             "negatives_ratio": 1.5, "holdout_fraction": 0.3}
 
 
+def run_web_demo(verbose: bool = False, dest: str | Path | None = None) -> int:
+    """``opencoder demo --web``: build the default crawl, then web_pages per shard -> the recall
+    rounds -> the code-web corpus per source -> refinecode_mix (with the code corpus the demo
+    just built), printing one line per step and the composition table. Returns 0 on success."""
+    import time
+
+    from dagster import DagsterInstance, materialize
+
+    from opencoder_assets.assets.code_web import (
+        CODE_WEB_ASSETS,
+        MIX_STEP,
+        composition_markdown,
+        mix_composition,
+    )
+    from opencoder_assets.assets.web_recall import WEB_ASSETS, WebRecallSettings
+    from opencoder_assets.core.code_web import WEB_STEP_NAMES
+    from opencoder_assets.definitions import defs
+    from sensors.web_crawl_sensor import list_shards, web_crawl_shards, web_sources
+
+    crawl = build_default_crawl(dest)
+    codes = sum(1 for v in crawl.labels.values() if v == "code")
+    print(f"\nweb: default crawl in {crawl.crawl_dir} ({codes} code pages, {len(crawl.labels) - codes} other pages)")
+    instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    resources = {**defs.resources, "web_recall": WebRecallSettings(**web_recall_config(crawl))}
+    run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    keys = sorted(list_shards(crawl.crawl_dir))
+    have = set(instance.get_dynamic_partitions(web_crawl_shards.name))
+    instance.add_dynamic_partitions(web_crawl_shards.name, [k for k in keys if k not in have])
+    every = [*defs.assets] if isinstance(defs.assets, list) else list(defs.assets)
+    code_web_steps = [a for a in CODE_WEB_ASSETS if a.key.to_user_string() in WEB_STEP_NAMES]
+
+    def step(label: str, selection: list, partition: str | None = None) -> bool:
+        t0 = time.perf_counter()
+        result = materialize(every, selection=selection, partition_key=partition, instance=instance,
+                             resources=resources, run_config=run_config, raise_on_error=False)
+        print(f"[{'ok' if result.success else 'FAILED'}] {label:<40} {time.perf_counter() - t0:6.1f}s")
+        return result.success
+
+    ok = all(step(f"web_pages[{k}]", ["web_pages"], k) for k in keys)
+    ok = ok and step("recall rounds", [a for a in WEB_ASSETS if a.key.path[0].startswith("round_")])
+    for source in sorted(instance.get_dynamic_partitions(web_sources.name)) if ok else []:
+        ok = ok and step(f"code_web_corpus[{source}]", code_web_steps, source)
+    ok = ok and step(MIX_STEP, [MIX_STEP])
+    if ok:
+        comp, _members = mix_composition(defs.resources["storage"])
+        print("\nrefinecode_mix composition (tokens per source):")
+        print(composition_markdown(comp))
+        print('\nnext:  .venv/bin/opencoder sql "SELECT step, partition, reason, files FROM drop_reasons '
+              "WHERE step LIKE 'web_%' OR step = 'code_web_corpus' ORDER BY files DESC\"")
+    return 0 if ok else 1
+
+
 if __name__ == "__main__":
     c = build_default_crawl(force=True)
     print(f"crawl in {c.crawl_dir}: {sum(1 for v in c.labels.values() if v == 'code')} code pages, "
