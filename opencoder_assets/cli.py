@@ -202,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
                "opencoder demo", "opencoder demo --partitions python,c --verbose")
     demo.add_argument("--partitions", nargs="+", metavar="NAME", help="comma- or space-separated (default: all with data)")
     demo.add_argument("--verbose", action="store_true", help="also print Dagster's event log")
+    demo.add_argument("--web", action="store_true", help="then run web recall and the code-web corpus on the "
+                      "embedded default crawl, and the refinecode_mix (opencoder_assets/default_crawl.py)")
 
     run = add("run", "run the pipeline (source_index, then every code step per partition) on your data",
               "opencoder run --partitions python",
@@ -379,7 +381,12 @@ def main(argv: list[str] | None = None) -> int:
         _, _, problems = _configure(args)
         if problems:
             return _report("demo", problems)
-        return _run(_names(args.partitions), verbose=args.verbose)
+        rc = _run(_names(args.partitions), verbose=args.verbose)
+        if args.web:
+            from opencoder_assets.default_crawl import run_web_demo
+
+            rc = max(rc, run_web_demo(verbose=args.verbose))
+        return rc
     if args.cmd == "export":
         from pathlib import Path
 

@@ -27,10 +27,14 @@ from dagster import (
     sensor,
 )
 
-from opencoder_assets.core.web_recall import is_shard_file
+from opencoder_assets.core.web_recall import is_shard_file, shard_source
 
 #: One partition per crawl shard file (key = its path relative to the crawl folder).
 web_crawl_shards = DynamicPartitionsDefinition(name="web_crawl_shards")
+
+#: One partition per crawl source (Common Crawl, FineWeb, SkyPile, AutoMathText, ...): the
+#: code-web corpus is built and reported per source (``core.web_recall.shard_source``).
+web_sources = DynamicPartitionsDefinition(name="web_sources")
 
 #: Ingest one shard into ``web_pages`` (the sensor's target).
 web_pages_job = define_asset_job(
@@ -101,6 +105,9 @@ def web_crawl_sensor(context: SensorEvaluationContext, web_recall: ResourceParam
     to_add, to_run, cursor = evaluate_crawl_folder(
         crawl_dir, context.cursor, existing, float(settings.shard_min_age_s), time.time()
     )
+    known_sources = set(context.instance.get_dynamic_partitions(web_sources.name))
+    new_sources = sorted({shard_source(k, settings.shard_sources, settings.default_source) for k in to_run}
+                         - known_sources)
     if not to_run:
         return SkipReason(f"no new or changed shards in {os.path.abspath(crawl_dir)}")
     requests = [
@@ -109,6 +116,7 @@ def web_crawl_sensor(context: SensorEvaluationContext, web_recall: ResourceParam
     ]
     return SensorResult(
         run_requests=requests,
-        dynamic_partitions_requests=[web_crawl_shards.build_add_request(to_add)] if to_add else [],
+        dynamic_partitions_requests=([web_crawl_shards.build_add_request(to_add)] if to_add else [])
+        + ([web_sources.build_add_request(new_sources)] if new_sources else []),
         cursor=json.dumps(cursor, sort_keys=True),
     )

@@ -266,7 +266,8 @@ def _synthetic_crawl(corpus: dict, seed: int = 7) -> tuple[pa.Table, dict[str, f
     table = pa.table({
         "page_id": [wr.page_id_for(u) for u in urls], "url": urls, "host": hosts,
         "domain": [wr.base_domain(h) for h in hosts], "shard": ["s0"] * len(urls), "text": texts,
-        "text_bytes": [len(t.encode()) for t in texts],
+        "text_bytes": [len(t.encode()) for t in texts], "source": ["crawl"] * len(urls),
+        "record_offset": pa.nulls(len(urls), pa.int64()),
     }, schema=wr.PAGE_SCHEMA)
     return table, {d: c / n for d, (n, c) in plan.items()}
 

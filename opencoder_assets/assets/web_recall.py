@@ -51,7 +51,13 @@ from opencoder_assets.core.duckdb_sql import sql_str
 from opencoder_assets.core.schema import DECISION_SCHEMA
 from resources import CorpusStorage, MetricsStore, PipelineSettings
 from resources.storage import DEFAULT_DATA_ROOT, PartitionWriter
-from sensors.web_crawl_sensor import shard_path, web_crawl_sensor, web_crawl_shards, web_pages_job
+from sensors.web_crawl_sensor import (
+    shard_path,
+    web_crawl_sensor,
+    web_crawl_shards,
+    web_pages_job,
+    web_sources,
+)
 
 WEB_RECALL_ROUNDS = int(os.environ.get("OPENCODER_WEB_ROUNDS", "3"))
 GROUP = "web_recall"
@@ -77,6 +83,11 @@ class WebRecallSettings(ConfigurableResource):
     """
 
     crawl_dir: str = os.path.join(DEFAULT_DATA_ROOT, "web_crawl")
+    #: shard-name pattern (fnmatch on the path under ``crawl_dir``) -> source, first match wins,
+    #: e.g. ``{"CC-MAIN-*": "common_crawl", "fineweb/*": "fineweb"}``; unmatched shards in a
+    #: sub-folder take the folder's name (``<crawl_dir>/<source>/...``), others ``default_source``
+    shard_sources: dict[str, str] = {}
+    default_source: str = "common_crawl"
     url_column: str = "url"
     text_column: str = "text"
     seed_file: str | None = None
@@ -112,6 +123,9 @@ class WebRecallSettings(ConfigurableResource):
             lr=self.ft_lr, epoch=self.ft_epoch, dim=self.ft_dim, word_ngrams=self.ft_word_ngrams,
             min_count=self.ft_min_count, bucket=self.ft_bucket, seed=self.seed, thread=1,
         )
+
+    def source_of(self, shard: str) -> str:
+        return wr.shard_source(shard, self.shard_sources, self.default_source)
 
     def known_domains(self) -> list[str]:
         return wr.load_domain_list(self.known_code_domains_file, self.known_code_domains, self.domain_granularity)
@@ -217,15 +231,19 @@ def web_pages(
 ) -> MaterializeResult:
     key = context.partition_key
     path = shard_path(web_recall.crawl_dir, key)
+    source = web_recall.source_of(key)
+    if source not in context.instance.get_dynamic_partitions(web_sources.name):
+        context.instance.add_dynamic_partitions(web_sources.name, [source])
     batches = wr.iter_page_batches(
         path, shard=key, batch_rows=settings.batch_rows, url_column=web_recall.url_column,
-        text_column=web_recall.text_column, granularity=web_recall.domain_granularity,
+        text_column=web_recall.text_column, granularity=web_recall.domain_granularity, source=source,
     )
     return run_streaming_step(
         context, step="web_pages", partition=key, batches=batches, fn=_page_decisions,
         storage=storage, metrics=metrics, out_schema=wr.PAGE_SCHEMA,
         extra_metadata=lambda t: {"shard_file": MetadataValue.path(str(path)),
-                                  "format": MetadataValue.text(wr.page_format(path))},
+                                  "format": MetadataValue.text(wr.page_format(path)),
+                                  "source": MetadataValue.text(source)},
     )
 
 

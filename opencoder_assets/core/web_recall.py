@@ -56,6 +56,11 @@ PAGE_SCHEMA = pa.schema(
         pa.field("shard", pa.string()),
         pa.field("text", pa.large_string()),
         pa.field("text_bytes", pa.int64()),
+        # where the page came from (Common Crawl, FineWeb, ...): WebRecallSettings.shard_sources
+        pa.field("source", pa.string()),
+        # byte offset of the WARC record in its shard (null for WET/Parquet/JSONL): the HTML is
+        # re-read from there for main-text extraction (core/web_extract.py), as CC's index does
+        pa.field("record_offset", pa.int64()),
     ]
 )
 
@@ -316,8 +321,24 @@ def _iter_jsonl(path: Path, url_column: str, text_column: str) -> Iterator[tuple
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
-def _iter_warc(path: Path, wet: bool) -> Iterator[tuple[str | None, str | None]]:
-    """WARC ``response`` records (HTML/plain text) or WET ``conversion`` records, via FastWARC."""
+def _decode_response(rec: Any, payload: bytes) -> tuple[str | None, str]:
+    """(``html`` | ``text`` | None, decoded payload) of a WARC response/resource record."""
+    ctype = (rec.http_content_type or rec.headers.get("Content-Type") or "").lower()
+    charset = rec.http_charset or "utf-8"
+    try:
+        decoded = payload.decode(charset, errors="replace")
+    except LookupError:
+        decoded = payload.decode("utf-8", errors="replace")
+    if any(t in ctype for t in _HTML_TYPES) or (not ctype and "<html" in decoded[:2000].lower()):
+        return "html", decoded
+    if ctype.startswith("text/plain"):
+        return "text", decoded
+    return None, decoded  # other media types (images, PDFs, JSON APIs) are not web pages
+
+
+def _iter_warc(path: Path, wet: bool) -> Iterator[tuple[str | None, str | None, int | None]]:
+    """WARC ``response`` records (HTML/plain text) or WET ``conversion`` records, via FastWARC,
+    with the record's byte offset in the file (WARC only)."""
     warc = require_extra("fastwarc.warc", "web")
     ArchiveIterator, WarcRecordType = warc.ArchiveIterator, warc.WarcRecordType
 
@@ -333,40 +354,106 @@ def _iter_warc(path: Path, wet: bool) -> Iterator[tuple[str | None, str | None]]
                     raise PageReadError(f"{path}: WARC record #{n} ({url}): truncated, {len(payload)} of "
                                         f"{rec.content_length} bytes")
                 if wet:
-                    yield url, payload.decode("utf-8", errors="replace")
+                    yield url, payload.decode("utf-8", errors="replace"), None
                     continue
-                ctype = (rec.http_content_type or rec.headers.get("Content-Type") or "").lower()
                 if rec.record_type == WarcRecordType.response and not rec.is_http:
                     continue
-                charset = rec.http_charset or "utf-8"
-                try:
-                    decoded = payload.decode(charset, errors="replace")
-                except LookupError:
-                    decoded = payload.decode("utf-8", errors="replace")
-                if any(t in ctype for t in _HTML_TYPES) or (not ctype and "<html" in decoded[:2000].lower()):
-                    yield url, html_to_text(decoded)
-                elif ctype.startswith("text/plain"):
-                    yield url, decoded
-                # other media types (images, PDFs, JSON APIs) are not web pages: skipped
+                kind, decoded = _decode_response(rec, payload)
+                if kind == "html":
+                    yield url, html_to_text(decoded), int(rec.stream_pos)
+                elif kind == "text":
+                    yield url, decoded, int(rec.stream_pos)
         except PageReadError:
             raise
         except Exception as exc:
             raise PageReadError(f"{path}: WARC record #{n + 1}: {exc}") from exc
 
 
-def iter_page_rows(
+def read_warc_documents(path: str | Path, offsets: Iterable[int]) -> dict[int, tuple[str | None, str, str]]:
+    """{offset: (url, ``html``|``text``, decoded payload)} of the WARC records at ``offsets``.
+
+    Why offsets: web_pages keeps only the classifier's text; the main-text extraction of the
+    (few) recalled pages re-reads their HTML from the crawl file, like Common Crawl's index
+    (filename, offset). Seeks to each record (gzip-per-record or uncompressed WARC); a file that
+    cannot be seeked into (one gzip stream) is scanned once instead. Missing offsets are absent.
+    """
+    warc = require_extra("fastwarc.warc", "web")
+    ArchiveIterator, WarcRecordType = warc.ArchiveIterator, warc.WarcRecordType
+
+    p = Path(path)
+    wanted = sorted(set(int(o) for o in offsets))
+    out: dict[int, tuple[str | None, str, str]] = {}
+    types = WarcRecordType.response | WarcRecordType.resource
+    if not wanted:
+        return out
+    if not p.is_file():
+        raise PageReadError(f"{p}: crawl shard no longer exists (needed to re-read recalled pages' HTML)")
+
+    def take(rec: Any) -> None:
+        payload = rec.reader.read()
+        kind, decoded = _decode_response(rec, payload)
+        if kind is not None:
+            out[int(rec.stream_pos)] = (rec.headers.get("WARC-Target-URI"), kind, decoded)
+
+    with open(p, "rb") as fh:
+        try:
+            for off in wanted:
+                fh.seek(off)
+                rec = next(iter(ArchiveIterator(fh, record_types=types, parse_http=True)), None)
+                if rec is None:
+                    raise ValueError(f"no record at offset {off}")
+                payload = rec.reader.read()
+                kind, decoded = _decode_response(rec, payload)
+                if kind is not None:
+                    out[off] = (rec.headers.get("WARC-Target-URI"), kind, decoded)
+            return out
+        except Exception:  # noqa: BLE001 - not seekable (single gzip stream): one sequential scan
+            out.clear()
+    want = set(wanted)
+    with open(p, "rb") as fh:
+        try:
+            for rec in ArchiveIterator(fh, record_types=types, parse_http=True):
+                if int(rec.stream_pos) in want:
+                    take(rec)
+        except Exception as exc:
+            raise PageReadError(f"{p}: re-reading recalled WARC records: {exc}") from exc
+    return out
+
+
+def iter_page_records(
     path: str | Path, *, url_column: str = "url", text_column: str = "text"
-) -> Iterator[tuple[str | None, str | None]]:
-    """(url, text) of every page of one shard, whatever its format."""
+) -> Iterator[tuple[str | None, str | None, int | None]]:
+    """(url, text, WARC record offset or None) of every page of one shard, whatever its format."""
     p = Path(path)
     if not p.is_file():
         raise PageReadError(f"{p}: no such page file")
     fmt = page_format(p)
     if fmt == "parquet":
-        return _iter_parquet(p, url_column, text_column)
+        return ((u, t, None) for u, t in _iter_parquet(p, url_column, text_column))
     if fmt == "jsonl":
-        return _iter_jsonl(p, url_column, text_column)
+        return ((u, t, None) for u, t in _iter_jsonl(p, url_column, text_column))
     return _iter_warc(p, wet=(fmt == "wet"))
+
+
+def iter_page_rows(
+    path: str | Path, *, url_column: str = "url", text_column: str = "text"
+) -> Iterator[tuple[str | None, str | None]]:
+    """(url, text) of every page of one shard, whatever its format."""
+    return ((u, t) for u, t, _off in iter_page_records(path, url_column=url_column, text_column=text_column))
+
+
+def shard_source(shard: str, patterns: Mapping[str, str] | None = None, default: str = "crawl") -> str:
+    """The source (Common Crawl, FineWeb, SkyPile, ...) of a crawl shard, from its partition key
+    (path relative to the crawl folder): the first ``fnmatch`` pattern of ``patterns`` that
+    matches wins; else the shard's top folder (``<crawl_dir>/<source>/...``); else ``default``."""
+    import fnmatch
+
+    for pattern, source in (patterns or {}).items():
+        if fnmatch.fnmatchcase(shard, pattern):
+            return source
+    if "/" in shard:
+        return shard.split("/", 1)[0]
+    return default
 
 
 def iter_page_batches(
@@ -377,6 +464,7 @@ def iter_page_batches(
     url_column: str = "url",
     text_column: str = "text",
     granularity: str = "registrable",
+    source: str = "",
 ) -> Iterator[pa.Table]:
     """Pages of a shard as ``PAGE_SCHEMA`` tables; rows without url/text are kept (text '')."""
     cols: dict[str, list] = {n: [] for n in PAGE_SCHEMA.names}
@@ -387,7 +475,7 @@ def iter_page_batches(
             v.clear()
         return table
 
-    for url, text in iter_page_rows(path, url_column=url_column, text_column=text_column):
+    for url, text, offset in iter_page_records(path, url_column=url_column, text_column=text_column):
         url = (url or "").strip()
         text = text or ""
         host = url_host(url)
@@ -398,6 +486,8 @@ def iter_page_batches(
         cols["shard"].append(shard)
         cols["text"].append(text)
         cols["text_bytes"].append(len(text.encode("utf-8", "surrogatepass")))
+        cols["source"].append(source or None)
+        cols["record_offset"].append(offset)
         if len(cols["url"]) >= batch_rows:
             yield flush()
     if cols["url"]:
