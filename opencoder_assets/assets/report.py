@@ -16,7 +16,6 @@ from dagster import (
     AllPartitionMapping,
     AssetDep,
     AssetExecutionContext,
-    AssetKey,
     Config,
     MaterializeResult,
     MetadataValue,
@@ -41,9 +40,9 @@ from resources import CorpusStorage, MetricsStore
 
 REPORT_ASSET = "corpus_report"
 REPORT_FILE = "corpus_report.html"
-#: Published by the other pipelines; the report summarises them when present (deps only order
-#: the graph: the report never waits for them).
-OTHER_DEPS = ["annealing_mix", "sft_stage1", "sft_stage2", "round_3/recalled_web_pages"]
+#: Why only the final code asset is a dependency: the web-recall, annealing and SFT steps are
+#: summarised when they have published (``step_runs``), but as graph dependencies the UI would ask
+#: "Are you sure? upstream assets have not been materialized" on every code-only report.
 
 
 class ReportConfig(Config):
@@ -95,8 +94,7 @@ def report_metadata(report: CorpusReport, html_path: Any, final_files: int) -> d
 @asset(
     name=REPORT_ASSET,
     group_name="report",
-    deps=[AssetDep(FINAL_STEP, partition_mapping=AllPartitionMapping()),
-          *[AssetKey(k.split("/")) for k in OTHER_DEPS]],
+    deps=[AssetDep(FINAL_STEP, partition_mapping=AllPartitionMapping())],
     description="The corpus report: funnel across steps and languages (files, MB, tokens), per-language "
     "yield, top drop reasons, quality-signal distributions against their thresholds, the largest dedup "
     "clusters and sample transformations -- as charts and tables here and as one self-contained HTML file.",
