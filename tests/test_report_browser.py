@@ -123,6 +123,7 @@ def test_report_in_the_ui_and_as_a_file(dagster_dev, tmp_path):  # noqa: F811 - 
                 (w, h), = _image_sizes(page, ".bp5-dialog img[src^='data:image/png']")
                 assert w > 300 and h > 100, (key, w, h)
                 if key in ("funnel_chart", "signal_histograms"):
+                    page.wait_for_timeout(800)  # the dialog fades in
                     page.screenshot(path=str(out / f"ui_corpus_report_{key}.png"))
                 page.keyboard.press("Escape")
                 sync_api.expect(page.locator(".bp5-dialog")).to_have_count(0)

@@ -404,6 +404,7 @@ def _round(x: float | None) -> float | None:
 
 def _signal_chart(hists: list[tuple[str, Rule, list[float], float]]) -> bytes:
     import numpy as np
+    from matplotlib.ticker import MaxNLocator
 
     cols = 3
     nrows = math.ceil(len(hists) / cols)
@@ -434,6 +435,7 @@ def _signal_chart(hists: list[tuple[str, Rule, list[float], float]]) -> bytes:
             ax.legend(fontsize=7, loc="best", framealpha=0.85)
         ax.tick_params(labelsize=7)
         ax.set_ylabel("files", fontsize=7)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     return render_png(fig)
 
 
@@ -488,9 +490,11 @@ def dedup_section(query: Query, top: int = 6, fuzzy_step: str = "fuzzy_deduped_c
 
 
 def _cluster_chart(sizes: list[tuple]) -> bytes:
+    from matplotlib.ticker import MaxNLocator
+
     langs = sorted({r[0] for r in sizes})
     xs = sorted({int(r[1]) for r in sizes})
-    fig = _figure(7, 2.8)
+    fig = _figure(min(9.0, 3.5 + 0.5 * len(xs)), 2.6)
     ax = fig.add_subplot(1, 1, 1)
     bottom = [0] * len(xs)
     for lang in langs:
@@ -498,8 +502,10 @@ def _cluster_chart(sizes: list[tuple]) -> bytes:
         vals = [counts.get(x, 0) for x in xs]
         ax.bar([str(x) for x in xs], vals, bottom=bottom, color=_lang_color(lang), label=lang, width=0.5)
         bottom = [a + b for a, b in zip(bottom, vals, strict=True)]
+    ax.set_xlim(-0.8, len(xs) - 0.2)
     ax.set_xlabel("files per cluster")
     ax.set_ylabel("clusters")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=7)
     return render_png(fig)
 
@@ -654,7 +660,7 @@ def headlines_section(funnel: Mapping[str, list[dict[str, Any]]], query: Query,
     mb_kept = sum(rows[-1]["MB_kept"] for rows in funnel.values() if rows)
     tokens = sum(rows[-1]["est_tokens_kept"] for rows in funnel.values() if rows)
     if first_in:
-        bullets.append(f"{len(funnel)} language partitions: {first_in:,} files ({mb_in:,.1f} MB) in, {kept:,} files "
+        bullets.append(f"{len(funnel)} language partition{'s' if len(funnel) != 1 else ''}: {first_in:,} files ({mb_in:,.1f} MB) in, {kept:,} files "
                        f"({mb_kept:,.1f} MB, ~{tokens:,} tokens) kept = {_pct(kept, first_in)}% of files, "
                        f"{_pct(mb_kept, mb_in)}% of bytes.")
     reasons: dict[tuple[str, str], list[tuple[int, str]]] = {}
@@ -709,7 +715,7 @@ nav{background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:8px 14
 nav a{margin-right:14px;white-space:nowrap}
 table{border-collapse:collapse;margin:8px 0 4px;font-size:12.5px;width:100%}
 th,td{border:1px solid #d0d7de;padding:3px 7px;vertical-align:top}
-th{background:#f6f8fa;text-align:left;position:sticky;top:0} td.num{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f6f8fa;text-align:left} td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr:nth-child(even) td{background:#fbfcfd} img{max-width:100%;height:auto;border:1px solid #eaeef2;margin:6px 0}
 .intro{color:#3a434c;max-width:960px} .x{display:grid;grid-template-columns:1fr 1fr;gap:12px;margin:6px 0 18px}
 pre{background:#f6f8fa;border:1px solid #d0d7de;padding:8px;overflow-x:auto;font-size:12px;margin:2px 0;
