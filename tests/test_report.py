@@ -221,3 +221,27 @@ def test_report_without_data_names_the_root(tmp_path):
     with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "corpus"))):
         materialize([corpus_report], resources={"storage": CorpusStorage(root=str(tmp_path / "corpus")),
                                                 "metrics": MetricsStore(db_path=str(tmp_path / "m.duckdb"))})
+
+
+def test_report_after_ingestion_only(tmp_path, pipeline_resources):
+    """Only raw -> exact dedup published for c: no signals/clusters/edit tables exist yet; the
+    report still tells what there is and says what is missing."""
+    repo = tmp_path / "repos" / "cpython-include"
+    repo.mkdir(parents=True)
+    for h in sorted(INCLUDE.glob("*.h"))[:8]:
+        shutil.copyfile(h, repo / h.name)
+    res = pipeline_resources([tmp_path / "repos"], None, engine="inprocess")
+    assert materialize(SOURCE_INDEX, resources=res).success
+    ingest = [a for a in PARTITIONED if a.key.to_user_string() in ("raw_code", "preprocessed_code",
+                                                                    "exact_deduped_code")]
+    assert materialize(ingest, resources=res, partition_key="c").success
+    result = materialize([corpus_report], resources={"storage": res["storage"], "metrics": res["metrics"]})
+    assert result.success
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    parser = _Tables()
+    parser.feed(Path(meta["report_path"].value).read_text())
+    langs = {r["language"]: r for r in parser.tables["languages"]}
+    assert langs["c"]["last_step"] == "exact_deduped_code" and _num(langs["c"]["files_in"]) == 8
+    assert parser.tables["quality_signals"] == [] and parser.tables["dedup_clusters"] == []
+    assert parser.tables["transform_edits"] == []
+    assert meta["dagster/row_count"].value == 0  # nothing reached refinecode_code yet

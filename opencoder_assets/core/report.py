@@ -325,6 +325,11 @@ def _reasons_chart(rows: list[dict[str, Any]], step_names: Sequence[str]) -> byt
     return render_png(fig)
 
 
+def has_view(query: Query, name: str) -> bool:
+    """Side-table views exist only once some step published that table (e.g. not after ingest only)."""
+    return bool(query("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name])[0][0])
+
+
 # ------------------------------------------------------------------------------------ signals
 _CONFIG = r"regexp_extract(d.detail, 'config=(\S+)', 1)"
 
@@ -349,7 +354,7 @@ def signals_section(query: Query, thresholds: FilterThresholds, filter_step: str
                     top: int = 6, sample_rows: int = 20_000) -> ReportSection:
     """The signals of the rules that fire most (any position in the file's hit list): quantiles,
     % null, % over the threshold, and histograms with the threshold drawn."""
-    fired = query(
+    fired = [] if not has_view(query, "quality_signals") else query(
         f"""SELECT config, rule, count(*) AS files FROM (
                 SELECT {_CONFIG} AS config,
                        unnest(string_split(regexp_extract(d.detail, 'hits=(\\S+)', 1), ',')) AS rule
@@ -444,7 +449,8 @@ def dedup_section(query: Query, top: int = 6, fuzzy_step: str = "fuzzy_deduped_c
                   exact_step: str = "exact_deduped_code") -> ReportSection:
     """The largest fuzzy clusters with their members' repo/path and similarity, and the largest
     exact-duplicate groups."""
-    members = query(
+    clusters = has_view(query, "dedup_clusters")
+    members = [] if not clusters else query(
         """WITH top AS (SELECT partition, cluster_id, max(cluster_size) AS size FROM dedup_clusters WHERE step = ?
                         GROUP BY ALL ORDER BY size DESC, partition, cluster_id LIMIT ?)
            SELECT c.partition, c.cluster_id, t.size, c.is_survivor, d.repo, d.path, c.est_similarity,
@@ -475,8 +481,9 @@ def dedup_section(query: Query, top: int = 6, fuzzy_step: str = "fuzzy_deduped_c
         ("language", "string"), ("copies", "int"), ("kept", "string"), ("dropped_examples", "string")],
         [{"language": p, "copies": int(n), "kept": kept, "dropped_examples": ", ".join(copies[:3])
           + (f" (+{len(copies) - 3} more)" if len(copies) > 3 else "")} for p, n, kept, copies in groups])
-    sizes = query("SELECT partition, cluster_size, count(DISTINCT cluster_id) FROM dedup_clusters WHERE step = ? "
-                  "GROUP BY ALL ORDER BY 1, 2", [fuzzy_step])
+    sizes = [] if not clusters else query(
+        "SELECT partition, cluster_size, count(DISTINCT cluster_id) FROM dedup_clusters WHERE step = ? "
+        "GROUP BY ALL ORDER BY 1, 2", [fuzzy_step])
     n_clusters = sum(int(r[2]) for r in sizes)
     section = ReportSection(
         "dedup", SECTION_TITLES["dedup"],
@@ -518,7 +525,8 @@ def transformations_section(query: Query, texts: TextReader, samples: int = 4,
                             step: str = "transformed_code") -> ReportSection:
     """Edit totals per language and before/after excerpts of a few files with PII or
     copyright edits (half PII, half copyright when both exist)."""
-    totals = query(
+    edits_published = has_view(query, "transform_edits")
+    totals = [] if not edits_published else query(
         f"""SELECT partition, count(*) AS files, count(*) FILTER (copyright_removed_chars > 0),
                    sum(copyright_removed_chars), count(*) FILTER (copyright_only_file),
                    {", ".join(f"sum({c})" for c in _PII)}
@@ -529,7 +537,7 @@ def transformations_section(query: Query, texts: TextReader, samples: int = 4,
         [{"language": r[0], "files": int(r[1]), "copyright_headers_removed": int(r[2]),
           "copyright_chars_removed": int(r[3] or 0), "copyright_only_files": int(r[4]),
           **{c: int(v or 0) for c, v in zip(_PII, r[5:], strict=True)}} for r in totals])
-    edited = query(
+    edited = [] if not edits_published else query(
         f"""SELECT e.partition, e.file_id, d.repo || '/' || d.path, e.copyright_removed_chars,
                    {" + ".join(f"e.{c}" for c in _PII)} AS pii, {", ".join(f"e.{c}" for c in _PII)}
             FROM transform_edits e LEFT JOIN file_decisions d
