@@ -9,6 +9,7 @@ from opencoder_assets.assets.checks import OPS_CHECKS
 from opencoder_assets.assets.code import FINAL_CHECKS, STEP_ASSETS
 from opencoder_assets.assets.code_web import CODE_WEB_ASSETS, CODE_WEB_JOBS
 from opencoder_assets.assets.ingestion import source_index
+from opencoder_assets.assets.report import REPORT_ASSETS
 from opencoder_assets.assets.sft import SFT_ASSETS
 from opencoder_assets.assets.web_recall import WEB_ASSETS, WEB_JOBS, WEB_RESOURCES, WEB_SENSORS
 from resources import CodeSources, CorpusStorage, MetricsStore, PipelineSettings
@@ -64,7 +65,7 @@ def pipeline_assets_for(selection: str | None = None) -> list[AssetsDefinition]:
 
 
 defs = Definitions(
-    assets=[*code_assets, *WEB_ASSETS, *CODE_WEB_ASSETS, *ANNEALING_ASSETS, *SFT_ASSETS],
+    assets=[*code_assets, *WEB_ASSETS, *CODE_WEB_ASSETS, *ANNEALING_ASSETS, *SFT_ASSETS, *REPORT_ASSETS],
     asset_checks=[*code_checks, *OPS_CHECKS],
     jobs=[source_index_job, ingest_job, refinecode_job, *WEB_JOBS, *CODE_WEB_JOBS, *OPS_JOBS],
     schedules=[*SCHEDULES],
