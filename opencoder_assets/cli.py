@@ -149,8 +149,28 @@ def _run(partitions: list[str] | None, selection: list[str] | None = None, verbo
                     while err.cause is not None and "executing op" in err.message:
                         err = err.cause
                     print(f"    {ev.step_key} failed: {err.message.strip().splitlines()[0][:400]}")
+    report = _report_path(defs, instance, run_config) if wanted is None and not failed else None
     _summary(partitions, defs)
+    if report:
+        print(f"  open {report}   # the corpus report: funnel, languages, drop reasons, signals, clusters")
     return 1 if failed else 0
+
+
+def _report_path(defs, instance, run_config: dict) -> str | None:
+    """Materialize ``corpus_report`` after a full run; the path of its HTML file."""
+    from dagster import materialize
+
+    from opencoder_assets.assets.report import REPORT_ASSETS
+
+    t0 = time.perf_counter()
+    result = materialize(REPORT_ASSETS, instance=instance, resources=defs.resources, raise_on_error=False,
+                         run_config=run_config)
+    path = None
+    for ev in result.get_asset_materialization_events():
+        value = ev.materialization.metadata.get("report_path")
+        path = str(getattr(value, "value", value)) if value is not None else path
+    print(f"[{'ok' if result.success else 'FAILED'}] corpus_report {time.perf_counter() - t0:6.1f}s")
+    return path
 
 
 
