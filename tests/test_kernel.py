@@ -29,6 +29,7 @@ from opencoder_assets.core.kernel import (
     run_step,
     run_unit,
 )
+from opencoder_assets.core.schema import CODE_SCHEMA, RAW_SCHEMA
 from opencoder_assets.core.steps import CODE_STEPS, STEP_NAMES
 from opencoder_assets.definitions import code_assets, code_checks, defs
 from resources import CorpusStorage, MetricsStore
@@ -94,6 +95,15 @@ def test_engines_publish_identical_outputs(repos, tmp_path, pipeline_resources):
         assert result.success, engine
         mats = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
         assert engine in mats["quality_signals"]["engine"].value
+        for step, md in mats.items():  # native metadata: row count, schema, typed reason table
+            if step not in STEP_NAMES:
+                continue
+            assert md["dagster/row_count"].value == md["kept_files"].value
+            dropped = sum(r.data["files"] for r in md["drop_reasons"].records)
+            assert dropped == md["dropped_files"].value == md["input_files"].value - md["kept_files"].value
+            if step != "quality_signals":
+                cols = [c.name for c in md["dagster/column_schema"].schema.columns]
+                assert cols == (RAW_SCHEMA if step == "raw_code" else CODE_SCHEMA).names
         results[engine] = _outputs(res["storage"])
         fz = res["storage"].manifest("fuzzy_deduped_code", "python")["extra"]
         assert fz["removed"] >= 1  # the near duplicates were found

@@ -251,6 +251,9 @@ def materialize_step(context: AssetExecutionContext, spec: StepSpec, partition: 
         "latest_path": MetadataValue.path(str(writer.base / "latest")),
         **_plain_metadata({k: v for k, v in {**run.stats, **counters}.items()}),
     }
+    if spec.out_schema is not None and spec.writes_parts:
+        meta["dagster/column_schema"] = MetadataValue.table_schema(TableSchema(
+            [TableColumn(f.name, str(f.type)) for f in spec.out_schema]))
     if spec.name == FINAL_STEP:
         meta["funnel"] = MetadataValue.md(funnel_markdown(storage, partition))
     return MaterializeResult(metadata=meta)
