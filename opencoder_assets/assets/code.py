@@ -60,11 +60,12 @@ BYTES_PER_TOKEN = 3.6
 _INTERNAL_FIELDS = {"partition"}
 
 
-def config_class(spec: StepSpec) -> type[Config]:
-    """A Dagster ``Config`` whose fields and defaults are the step's parameters dataclass."""
+def config_class(spec: StepSpec, *, source_params: bool = False) -> type[Config]:
+    """A Dagster ``Config`` whose fields and defaults are the step's parameters dataclass (a
+    source step's parameters come from resources unless ``source_params``)."""
     name = "".join(p.title() for p in spec.name.split("_")) + "Config"
     fields: dict[str, Any] = {}
-    if spec.params and not spec.source_fn:
+    if spec.params and (source_params or not spec.source_fn):
         cls = resolve(spec.params)
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
@@ -172,7 +173,8 @@ def funnel_markdown(storage: CorpusStorage, partition: str) -> str:
     return "\n".join(lines)
 
 
-def _plain_metadata(stats: dict[str, Any]) -> dict[str, Any]:
+def plain_metadata(stats: dict[str, Any]) -> dict[str, Any]:
+    """Plain stats (ints, floats, strings, Markdown tables, JSON) as Dagster metadata values."""
     out: dict[str, Any] = {}
     for key, value in stats.items():
         if isinstance(value, bool) or value is None:
@@ -249,7 +251,7 @@ def materialize_step(context: AssetExecutionContext, spec: StepSpec, partition: 
         "engine": MetadataValue.text(f"{engine_name} x{workers}, {len(units)} units"),
         "data_path": MetadataValue.path(str(writer.path)),
         "latest_path": MetadataValue.path(str(writer.base / "latest")),
-        **_plain_metadata({k: v for k, v in {**run.stats, **counters}.items()}),
+        **plain_metadata({k: v for k, v in {**run.stats, **counters}.items()}),
     }
     if spec.out_schema is not None and spec.writes_parts:
         meta["dagster/column_schema"] = MetadataValue.table_schema(TableSchema(

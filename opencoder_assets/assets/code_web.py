@@ -14,10 +14,8 @@ composition in tokens per source.
 """
 
 
-import dataclasses
 import json
 import time
-import typing
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +36,8 @@ from dagster import (
     define_asset_job,
     in_process_executor,
 )
-from pydantic import Field, create_model
 
+from opencoder_assets.assets.code import config_class, plain_metadata
 from opencoder_assets.assets.web_recall import WEB_RECALL_ROUNDS, WebRecallSettings
 from opencoder_assets.core import code_web as cw
 from opencoder_assets.core.kernel import AccountingError, StepSpec, Unit, plan_units, resolve, run_step
@@ -52,20 +50,6 @@ GROUP = "code_web"
 MIX_STEP = "refinecode_mix"
 CODE_CATEGORY = "code"
 WEB_CATEGORY = "code-related web"
-
-
-def _config_class(spec: StepSpec) -> type[Config]:
-    """A launchpad Config with the step's parameter fields and defaults."""
-    name = "".join(p.title() for p in spec.name.split("_")) + "Config"
-    cls = resolve(spec.params)
-    hints = typing.get_type_hints(cls)
-    fields: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.default is not dataclasses.MISSING:
-            fields[f.name] = (hints[f.name], f.default)
-        else:
-            fields[f.name] = (hints[f.name], Field(default_factory=f.default_factory))
-    return create_model(name, __base__=Config, __doc__=cls.__doc__, **fields)
 
 
 def _plan(spec: StepSpec, source: str, storage: CorpusStorage, web_recall: WebRecallSettings,
@@ -82,22 +66,6 @@ def _plan(spec: StepSpec, source: str, storage: CorpusStorage, web_recall: WebRe
     checksums = {name: entry["sha256"] for name, entry in manifest["files"].items()}
     units = plan_units(shards, settings.unit_rows, checksums)
     return units, shards, {in_step: manifest["version"]}, int(manifest["counts"]["kept"])
-
-
-def _plain(stats: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in stats.items():
-        if isinstance(value, bool) or value is None:
-            out[key] = MetadataValue.text(str(value))
-        elif isinstance(value, int):
-            out[key] = MetadataValue.int(value)
-        elif isinstance(value, float):
-            out[key] = MetadataValue.float(value)
-        elif isinstance(value, str):
-            out[key] = MetadataValue.md(value) if value.startswith("|") else MetadataValue.text(value)
-        else:
-            out[key] = MetadataValue.json(value)
-    return out
 
 
 def _reasons(reasons: dict[str, int], total: int) -> MetadataValue:
@@ -150,13 +118,13 @@ def materialize_web_step(context: AssetExecutionContext, spec: StepSpec, source:
         "sample_dropped": MetadataValue.md("\n".join(f"- `{x}`" for x in s.dropped_samples) or "_none_"),
         "engine": MetadataValue.text(f"{engine_name} x{workers}, {len(units)} units"),
         "data_path": MetadataValue.path(str(writer.path)),
-        **_plain({**run.stats, **counters}),
+        **plain_metadata({**run.stats, **counters}),
     }
     return MaterializeResult(metadata=meta)
 
 
 def build_web_step_asset(spec: StepSpec, rounds: int) -> AssetsDefinition:
-    config_cls = _config_class(spec)
+    config_cls = config_class(spec, source_params=True)
     recall_round = f"round_{rounds}"
     deps: list[Any] = ([AssetKey([recall_round, "recalled_web_pages"]), AssetKey("web_pages")] if spec.source_fn
                        else [spec.upstream])

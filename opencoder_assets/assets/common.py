@@ -7,9 +7,7 @@ step can forget to record a dropped file.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from dagster import AssetCheckResult, AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue
 
-from opencoder_assets.core.kernel import AccountingError
+from opencoder_assets.core.kernel import AccountingError, UnitSummary
 from opencoder_assets.core.schema import CODE_SCHEMA, DECISION_SCHEMA
 from resources.metrics import MetricsStore
 from resources.storage import CorpusStorage, PartitionWriter, PublicationError, verify_if_published
@@ -51,47 +49,18 @@ def stored_benchmark_items(storage: CorpusStorage, step: str) -> list[Any]:
 
 
 
-@dataclass
-class StepTally:
-    """Counts gathered while streaming, for metadata and the accounting check."""
+class StepTally(UnitSummary):
+    """Counts of a non-kernel step (web recall, annealing, SFT): the kernel's per-unit summary plus
+    the check that each batch's kept rows are its ``kept`` decisions."""
 
-    input_rows: int = 0
-    kept_rows: int = 0
-    input_bytes: int = 0
-    kept_bytes: int = 0
-    reasons: Counter = field(default_factory=Counter)
-    reason_bytes: Counter = field(default_factory=Counter)
-    kept_by_language: Counter = field(default_factory=Counter)
-    kept_samples: list[str] = field(default_factory=list)
-    dropped_samples: list[str] = field(default_factory=list)
+    def __init__(self) -> None:
+        super().__init__("all")
 
     def add(self, kept: pa.Table, decisions: pa.Table, sample_size: int = 10) -> None:
-        d = decisions.to_pydict()
-        for i, decision in enumerate(d["decision"]):
-            size = d["size_bytes"][i] or 0
-            self.input_rows += 1
-            self.input_bytes += size
-            where = f"{d['repo'][i]}/{d['path'][i]}"
-            if decision == "kept":
-                self.kept_rows += 1
-                self.kept_bytes += size
-                self.kept_by_language[d["language"][i]] += 1
-                if len(self.kept_samples) < sample_size:
-                    self.kept_samples.append(where)
-            else:
-                reason = d["reason"][i] or "unspecified"
-                self.reasons[reason] += 1
-                self.reason_bytes[reason] += size
-                if len(self.dropped_samples) < sample_size:
-                    self.dropped_samples.append(f"{where}  ({reason})")
-        if kept.num_rows != sum(1 for x in d["decision"] if x == "kept"):
-            raise AccountingError(
-                f"batch kept {kept.num_rows} rows but its decisions say {self.kept_rows} kept"
-            )
-
-    @property
-    def dropped_rows(self) -> int:
-        return self.input_rows - self.kept_rows
+        before = self.kept_rows
+        self.add_decisions(decisions, sample_size)
+        if kept.num_rows != self.kept_rows - before:
+            raise AccountingError(f"batch kept {kept.num_rows} rows but its decisions say {self.kept_rows - before} kept")
 
 
 def tally_decisions(decisions_path: Path) -> StepTally:
