@@ -86,6 +86,20 @@ def test_dask_clusters_identical_to_single_process(shards, client, tmp_path):
     np.testing.assert_allclose(a["est_similarity"].to_numpy(), b["est_similarity"].to_numpy(), rtol=1e-12)
 
 
+def test_dask_clusters_do_not_depend_on_the_partition_count(shards, client, tmp_path, monkeypatch):
+    """Many small shuffle partitions (as at 10 M documents) give the same clusters as the default."""
+    import opencoder_assets.core.distributed_dedup as dd_mod
+
+    compute_band_hashes(shards, tmp_path / "bands", PARAMS)
+    find_clusters_distributed(tmp_path / "bands", tmp_path / "few.parquet", PARAMS, shards, client)
+    monkeypatch.setattr(dd_mod, "ROWS_PER_PARTITION", 97)
+    many = find_clusters_distributed(tmp_path / "bands", tmp_path / "many.parquet", PARAMS, shards, client)
+    assert many.clusters >= 20
+    a, b = pq.read_table(tmp_path / "few.parquet"), pq.read_table(tmp_path / "many.parquet")
+    assert a.drop_columns(["est_similarity"]).equals(b.drop_columns(["est_similarity"]))
+    np.testing.assert_allclose(a["est_similarity"].to_numpy(), b["est_similarity"].to_numpy(), rtol=1e-12)
+
+
 def test_dask_end_to_end_including_signatures(shards, client, tmp_path):
     """Signatures as Dask tasks write the same band parts; the whole run removes the same files."""
     compute_band_hashes(shards, tmp_path / "single_bands", PARAMS)

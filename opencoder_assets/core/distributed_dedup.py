@@ -47,6 +47,9 @@ from opencoder_assets.core.fuzzy_dedup import (
     _process_unit,
 )
 
+#: Band rows per shuffle partition of the band table (a worker holds a few of them at once).
+ROWS_PER_PARTITION = 2_000_000
+
 
 @dataclass
 class DistributedClusterStats:
@@ -90,6 +93,14 @@ def _edges_in_partition(df: pd.DataFrame) -> pd.DataFrame:
     mask = (size > 1) & (df["file_id"] != root)
     out = pd.DataFrame({"src": df["file_id"][mask].astype("str"), "dst": root[mask].astype("str")})
     return out.drop_duplicates()
+
+
+def _colliding_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of band groups with >= 2 members: the only rows a member can share with its survivor."""
+    if df.empty:
+        return df
+    size = df.groupby(["band", "band_hash"], sort=False)["file_id"].transform("size")
+    return df[size > 1]
 
 
 def _rank_component(df: pd.DataFrame) -> pd.DataFrame:
@@ -145,7 +156,10 @@ def find_clusters_distributed(
     stats = DistributedClusterStats()
     parts = sorted(str(p) for p in Path(band_dir).glob("bands-*.parquet"))
     nworkers = max(1, len(client.scheduler_info().get("workers", {})))
-    nparts = npartitions or max(2, 2 * nworkers)
+    rows = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
+    # a shuffle partition holds about ROWS_PER_PARTITION band rows (~70 MB in pandas), so a worker's
+    # memory is bounded by that, not by the corpus (10 M documents = 160 M band rows -> 80 partitions)
+    nparts = npartitions or max(2, 2 * nworkers, -(-rows // ROWS_PER_PARTITION))
     if not parts:
         pq.write_table(_CLUSTER_SCHEMA.empty_table(), out_path)
         stats.seconds = time.perf_counter() - t0
@@ -153,35 +167,44 @@ def find_clusters_distributed(
     bands = dd.read_parquet(parts, columns=["file_id", "band", "band_hash"])
     bands["file_id"] = bands["file_id"].astype("str")
     shuffled = bands.shuffle(on=["band", "band_hash"], npartitions=nparts)
+    # one pass over the full band table: keep only rows of colliding groups (a small fraction)
+    colliding_by_band = shuffled.map_partitions(_colliding_rows, meta=bands._meta).persist()
     edge_meta = pd.DataFrame({"src": pd.Series([], dtype="str"), "dst": pd.Series([], dtype="str")})
-    edges = shuffled.map_partitions(_edges_in_partition, meta=edge_meta)
-    edges = edges.drop_duplicates(split_out=nparts).persist()
+    edges = colliding_by_band.map_partitions(_edges_in_partition, meta=edge_meta)
+    small = max(2, 2 * nworkers)  # edges and clustered docs are a small fraction of the bands
+    edges = edges.drop_duplicates(split_out=small).persist()
+    # the colliding rows regrouped into a few partitions for the similarity joins below. Measured:
+    # joining the shuffle's output directly, with more partitions than its join partner, lost most
+    # matches (dask 2026.8 merge planning); after a repartition the joins are exact at any count
+    colliding = colliding_by_band.repartition(npartitions=small).persist()
+    del colliding_by_band
     stats.candidate_edges = int(edges.shape[0].compute())
     if stats.candidate_edges == 0:
         pq.write_table(_CLUSTER_SCHEMA.empty_table(), out_path)
         stats.seconds = time.perf_counter() - t0
         return stats
 
-    labels, stats.cc_iterations = _components(edges, nparts)
+    labels, stats.cc_iterations = _components(edges, small)
     members = labels.rename(columns={"node": "file_id", "lab": "comp"})
 
     inputs = sorted(str(Path(p).resolve()) for p in input_paths)
     meta = dd.read_parquet(inputs, columns=["file_id", "stars", "commit_time"])
     meta["file_id"] = meta["file_id"].astype("str")
     meta = meta.merge(members[["file_id"]], on="file_id", how="inner")
-    meta = meta.groupby("file_id").agg({"stars": "max", "commit_time": "max"}, split_out=nparts).reset_index()
-    ranked_in = members.merge(meta, on="file_id", how="left").shuffle(on="comp", npartitions=nparts)
+    meta = meta.groupby("file_id").agg({"stars": "max", "commit_time": "max"}, split_out=small).reset_index()
+    ranked_in = members.merge(meta, on="file_id", how="left").shuffle(on="comp", npartitions=small)
     rank_meta = pd.DataFrame({"file_id": pd.Series([], dtype="str"), "comp": pd.Series([], dtype="str"),
                               "rk": pd.Series([], dtype="int64"), "cluster_size": pd.Series([], dtype="int64"),
                               "survivor_id": pd.Series([], dtype="str")})
     ranked = ranked_in.map_partitions(_rank_component, meta=rank_meta).persist()
 
-    # shared band hashes of each non-survivor with its survivor
+    # shared band hashes of each non-survivor with its survivor: a shared band is a collision, so
+    # the colliding rows hold all of them (no second pass over the full band table)
     losers = ranked[ranked["rk"] > 1][["file_id", "survivor_id"]]
-    a = bands.merge(losers, on="file_id", how="inner")
-    s = bands.rename(columns={"file_id": "survivor_id"})
+    a = colliding.merge(losers, on="file_id", how="inner")
+    s = colliding.rename(columns={"file_id": "survivor_id"})
     shared = a.merge(s, on=["survivor_id", "band", "band_hash"], how="inner")
-    m = shared.groupby("file_id")["band"].count(split_out=nparts).rename("m").to_frame().reset_index()
+    m = shared.groupby("file_id")["band"].count(split_out=small).rename("m").to_frame().reset_index()
 
     tbl = ranked.merge(m, on="file_id", how="left").compute().reset_index(drop=True)
     b, r = float(params.bands), float(params.rows)
