@@ -142,6 +142,26 @@ def test_numbers_match_the_metrics_store(reported):
     assert _num(filt[0]["share_pct"]) == round(100 * top_files / total_in, 1)
 
 
+def test_token_figures_are_real_counts_of_the_published_content(reported):
+    """Every token figure is the tokenizer's count: each step from transformed_code on equals a fresh
+    count of its published content; steps before it (pre-transformation content) show none."""
+    import pyarrow.parquet as pq
+
+    from opencoder_assets.core.tokens import count_tokens
+
+    res, _meta, _page, parser = reported
+    storage = res["storage"]
+    funnel = {(r["language"], r["step"]): r["tokens_kept"] for r in parser.tables["funnel"]}
+    for lang in ("python", "c"):
+        for step in ("transformed_code", "quality_signals", "filtered_code", "refinecode_code"):
+            texts = [t for s in storage.shards(step, lang) for t in pq.read_table(s, columns=["content"])["content"]
+                     .to_pylist()]
+            assert _num(funnel[(lang, step)]) == sum(count_tokens(texts)) > 0, (lang, step)
+        assert funnel[(lang, "raw_code")] == "–"  # rendered None
+    final = res["storage"].manifest("refinecode_code", "python")["extra"]["kept_tokens"]
+    assert _num(funnel[("python", "refinecode_code")]) == final  # the sampling step's own count agrees
+
+
 def test_signal_distributions_agree_with_the_thresholds(reported):
     """% over threshold recomputed in Python with Rule.over on the stored signal values."""
     res, meta, _page, parser = reported

@@ -14,6 +14,9 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -54,10 +57,8 @@ from resources import CodeSources, CorpusStorage, PipelineSettings
 from resources.engine import ExecutionEngine
 from resources.storage import PublicationError
 
-#: Rough code-BPE ratio used for the token columns of funnel tables (documented estimate).
-BYTES_PER_TOKEN = 3.6
 #: Parameters that the caller fills in, never the launchpad.
-_INTERNAL_FIELDS = {"partition"}
+_INTERNAL_FIELDS = {"partition", "token_counts"}
 
 
 def config_class(spec: StepSpec, *, source_params: bool = False) -> type[Config]:
@@ -80,16 +81,33 @@ def config_class(spec: StepSpec, *, source_params: bool = False) -> type[Config]
     return model
 
 
-def _params(spec: StepSpec, config: Config, partition: str, sources: CodeSources, settings: PipelineSettings) -> Any:
+def _reusable_token_counts(storage: CorpusStorage, partition: str, tokenizer: str) -> tuple[str, ...]:
+    """transformed_code's per-file token files, if they were counted with ``tokenizer``."""
+    if not tokenizer or not storage.has(TOKENS_FROM, partition):
+        return ()
+    m = storage.manifest(TOKENS_FROM, partition)
+    counted_with = ((m.get("extra") or {}).get("params") or {}).get("tokenizer")
+    files = storage.shards(TOKENS_FROM, partition, stem="transform_edits")
+    if counted_with != tokenizer or not files or "tokens" not in pq.read_schema(files[0]).names:
+        return ()
+    return tuple(str(f) for f in files)
+
+
+def _params(spec: StepSpec, config: Config, partition: str, sources: CodeSources, settings: PipelineSettings,
+            storage: CorpusStorage | None = None) -> Any:
     if not spec.params:
         return None
     cls = resolve(spec.params)
     if spec.source_fn:
         return cls(read_cap_bytes=sources.read_cap_bytes, column_map=dict(sources.column_map), partition=partition)
     values = config.model_dump()
-    if "partition" in {f.name for f in dataclasses.fields(cls)}:
+    names = {f.name for f in dataclasses.fields(cls)}
+    if "partition" in names:
         values["partition"] = partition
-    return cls(**values)
+    params = cls(**values)
+    if "token_counts" in names and storage is not None:
+        params = dataclasses.replace(params, token_counts=_reusable_token_counts(storage, partition, params.tokenizer))
+    return params
 
 
 def _plan(spec: StepSpec, partition: str, storage: CorpusStorage, sources: CodeSources,
@@ -145,31 +163,60 @@ def _reasons_table(reasons: dict[str, int], reason_bytes: dict[str, int], total:
         TableColumn("MB", "float")]))
 
 
+TOKENS_FROM = "transformed_code"  # content is final from here on: tokens are counted once, there
+
+
+def step_tokens(storage: CorpusStorage, partition: str) -> dict[str, int]:
+    """Real kept tokens of every published step from ``transformed_code`` on: the per-file counts
+    of ``transform_edits`` summed over each step's kept files (their output shards' ids)."""
+    if not storage.has(TOKENS_FROM, partition):
+        return {}
+    edits = storage.shards(TOKENS_FROM, partition, stem="transform_edits")
+    if not edits:
+        return {}
+    tok = pa.concat_tables([pq.read_table(p, columns=["file_id", "tokens"]) for p in edits]) \
+        if "tokens" in pq.read_schema(edits[0]).names else None
+    if tok is None:  # a version published before per-file tokens existed
+        return {}
+    out: dict[str, int] = {}
+    for step in STEP_NAMES[STEP_NAMES.index(TOKENS_FROM):]:
+        if not storage.has(step, partition):
+            continue
+        shards = storage.shards(step, partition)
+        ids = pa.chunked_array([pq.read_table(p, columns=["file_id"])["file_id"] for p in shards],
+                               pa.string()) if shards else pa.chunked_array([], pa.string())
+        idx = pc.index_in(ids, value_set=tok["file_id"])
+        if idx.null_count:
+            raise ValueError(f"{storage.current_dir(step, partition)}: {idx.null_count} kept files have no token count "
+                             f"in {storage.current_dir(TOKENS_FROM, partition)}")
+        out[step] = int(pc.sum(pc.take(tok["tokens"], idx)).as_py() or 0)
+    return out
+
+
 def funnel_rows(storage: CorpusStorage, partition: str) -> list[dict[str, Any]]:
-    """Files, bytes and tokens in/kept per step of a partition, from the published manifests.
-    ``tokens_kept`` is the real count (core/tokens.py) where the step counted it (transformed_code,
-    refinecode_code), else None; ``est_tokens_kept`` is the bytes/3.6 estimate for every step."""
+    """Files, bytes and tokens in/kept per step of a partition, from the published versions.
+    ``tokens_kept`` is the real count (core/tokens.py) for every step from ``transformed_code`` on
+    (earlier steps hold pre-transformation content, which is not tokenized: None)."""
+    tokens = step_tokens(storage, partition)
     rows = []
     for step in STEP_NAMES:
         if not storage.has(step, partition):
             continue
         m = storage.manifest(step, partition)
         c = m.get("counts", {})
-        real = m.get("extra", {}).get("kept_tokens")
         rows.append({"step": step, "files_in": int(c.get("input_count", 0)), "files_kept": int(c.get("kept", 0)),
                      "MB_in": _mb(int(c.get("input_bytes", 0))), "MB_kept": _mb(int(c.get("kept_bytes", 0))),
-                     "tokens_kept": None if real is None else int(real),
-                     "est_tokens_kept": int(c.get("kept_bytes", 0) / BYTES_PER_TOKEN)})
+                     "tokens_kept": tokens.get(step)})
     return rows
 
 
 def funnel_markdown(storage: CorpusStorage, partition: str) -> str:
-    lines = ["| step | files in | files kept | MB in | MB kept | tokens kept | est. tokens kept |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| step | files in | files kept | MB in | MB kept | tokens kept |",
+             "|---|---:|---:|---:|---:|---:|"]
     for r in funnel_rows(storage, partition):
-        real = "—" if r["tokens_kept"] is None else str(r["tokens_kept"])
+        real = "—" if r["tokens_kept"] is None else f"{r['tokens_kept']:,}"
         lines.append(f"| {r['step']} | {r['files_in']} | {r['files_kept']} | {r['MB_in']:.2f} | {r['MB_kept']:.2f} | "
-                     f"{real} | {r['est_tokens_kept']} |")
+                     f"{real} |")
     return "\n".join(lines)
 
 
@@ -207,7 +254,7 @@ def materialize_step(context: AssetExecutionContext, spec: StepSpec, partition: 
     if spec.source_fn:  # a run launched without source_index (e.g. from the UI) fails on bad config here
         raise_if_problems(check_tables(sources.tables, sources.column_map)
                           + check_run_config(context.run.run_config, partitions=[partition]))
-    params = _params(spec, config, partition, sources, settings)
+    params = _params(spec, config, partition, sources, settings, storage)
     t0 = time.perf_counter()
     with storage.writer(spec.name, partition) as writer:
         units, shards, inputs = _plan(spec, partition, storage, sources, settings, writer.work_dir)
@@ -224,7 +271,10 @@ def materialize_step(context: AssetExecutionContext, spec: StepSpec, partition: 
         counts = {"input_count": s.input_rows, "kept": s.kept_rows, "dropped": s.dropped_rows,
                   "input_bytes": s.input_bytes, "kept_bytes": s.kept_bytes}
         counters = {k: (int(v) if float(v).is_integer() else v) for k, v in sorted(s.counters.items())}
-        extra = {"reasons": dict(s.reasons), "params": dataclasses.asdict(params) if params else None,  # why: lineage
+        recorded = {k: v for k, v in dataclasses.asdict(params).items() if k != "token_counts"} if params else None
+        if params is not None and hasattr(params, "token_counts"):
+            recorded["tokens_reused_from"] = TOKENS_FROM if params.token_counts else None
+        extra = {"reasons": dict(s.reasons), "params": recorded,  # why: lineage
                  **run.stats, **counters, "engine": engine_name, "workers": workers,
                  "units": len(units), "cpu_seconds": round(s.cpu_seconds, 3),
                  "unit_peak_rss_mb": round(s.peak_rss_kb / 1024, 1)}

@@ -163,34 +163,41 @@ def _lang_color(lang: str) -> str:
 
 # ------------------------------------------------------------------------------------ funnel
 def funnel_section(funnel: Mapping[str, list[dict[str, Any]]], step_names: Sequence[str]) -> ReportSection:
-    """``funnel[language]`` = rows of ``assets.code.funnel_rows`` (files/MB/est. tokens per step)."""
+    """``funnel[language]`` = rows of ``assets.code.funnel_rows`` (files/MB/tokens per step; tokens are
+    real counts from ``transformed_code`` on, None before it)."""
     langs = sorted(funnel)
     rows: list[dict[str, Any]] = []
     totals: dict[str, dict[str, float]] = {}
     for lang in langs:
         for r in funnel[lang]:
             t = totals.setdefault(r["step"], {"files_in": 0, "files_kept": 0, "MB_in": 0.0, "MB_kept": 0.0,
-                                              "est_tokens_kept": 0, "languages": 0})
-            for k in ("files_in", "files_kept", "MB_in", "MB_kept", "est_tokens_kept"):
+                                              "tokens_kept": None, "languages": 0})
+            for k in ("files_in", "files_kept", "MB_in", "MB_kept"):
                 t[k] += r[k]
+            if r.get("tokens_kept") is not None:
+                t["tokens_kept"] = (t["tokens_kept"] or 0) + r["tokens_kept"]
             t["languages"] += 1
     steps = [s for s in step_names if s in totals]
     for step in steps:
         t = totals[step]
         rows.append({"language": "all", "step": step, "files_in": int(t["files_in"]), "files_kept": int(t["files_kept"]),
                      "kept_pct": _pct(t["files_kept"], t["files_in"]), "MB_in": round(t["MB_in"], 3),
-                     "MB_kept": round(t["MB_kept"], 3), "est_tokens_kept": int(t["est_tokens_kept"])})
+                     "MB_kept": round(t["MB_kept"], 3),
+                     "tokens_kept": None if t["tokens_kept"] is None else int(t["tokens_kept"])})
     for lang in langs:
         for r in funnel[lang]:
             rows.append({"language": lang, "step": r["step"], "files_in": r["files_in"], "files_kept": r["files_kept"],
                          "kept_pct": _pct(r["files_kept"], r["files_in"]), "MB_in": r["MB_in"], "MB_kept": r["MB_kept"],
-                         "est_tokens_kept": r["est_tokens_kept"]})
+                         "tokens_kept": r.get("tokens_kept")})
     table = ReportTable("funnel", "Funnel per step (all languages, then each language)", [
         ("language", "string"), ("step", "string"), ("files_in", "int"), ("files_kept", "int"), ("kept_pct", "float"),
-        ("MB_in", "float"), ("MB_kept", "float"), ("est_tokens_kept", "int")], rows)
+        ("MB_in", "float"), ("MB_kept", "float"), ("tokens_kept", "int")], rows)
     section = ReportSection("funnel", SECTION_TITLES["funnel"],
-                            "What each step keeps, in files, MB and estimated tokens, summed over every language "
-                            "partition that has published data (tokens: kept bytes / 3.6, an estimate).",
+                            "What each step keeps, in files, MB and tokens, summed over every language partition "
+                            "that has published data. Tokens are real counts of the run's tokenizer "
+                            "(core/tokens.py), counted once per file where the content becomes final "
+                            "(transformed_code) and summed over each later step's kept files; steps before it "
+                            "hold pre-transformation content and show none.",
                             tables=[table])
     if steps:
         section.charts.append(ReportChart("funnel_chart", "Funnel: kept per step, stacked by language",
@@ -200,12 +207,12 @@ def funnel_section(funnel: Mapping[str, list[dict[str, Any]]], step_names: Seque
 
 def _funnel_chart(funnel: Mapping[str, list[dict[str, Any]]], steps: list[str], langs: list[str]) -> bytes:
     fig = _figure(12, 3.8)
-    metrics = (("files_kept", "files kept"), ("MB_kept", "MB kept"), ("est_tokens_kept", "est. tokens kept"))
+    metrics = (("files_kept", "files kept"), ("MB_kept", "MB kept"), ("tokens_kept", "tokens kept (from transform on)"))
     for j, (key, label) in enumerate(metrics):
         ax = fig.add_subplot(1, 3, j + 1)
         bottom = [0.0] * len(steps)
         for lang in langs:
-            by_step = {r["step"]: float(r[key]) for r in funnel[lang]}
+            by_step = {r["step"]: float(r.get(key) or 0) for r in funnel[lang]}
             vals = [by_step.get(s, 0.0) for s in steps]
             ax.bar(range(len(steps)), vals, bottom=bottom, color=_lang_color(lang), label=lang, width=0.75)
             bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
@@ -235,11 +242,11 @@ def languages_section(funnel: Mapping[str, list[dict[str, Any]]], step_names: Se
         worst = max(dropped.items(), key=lambda kv: kv[1]) if dropped else ("", 0)
         rows.append({"language": lang, "files_in": first["files_in"], "files_kept": last["files_kept"],
                      "kept_pct": _pct(last["files_kept"], first["files_in"]), "MB_in": first["MB_in"],
-                     "MB_kept": last["MB_kept"], "est_tokens_kept": last["est_tokens_kept"],
+                     "MB_kept": last["MB_kept"], "tokens_kept": last.get("tokens_kept"),
                      "last_step": last["step"], "largest_loss": f"{worst[0]} (-{worst[1]})" if worst[1] else ""})
     table = ReportTable("languages", "Files in vs kept per language", [
         ("language", "string"), ("files_in", "int"), ("files_kept", "int"), ("kept_pct", "float"), ("MB_in", "float"),
-        ("MB_kept", "float"), ("est_tokens_kept", "int"), ("last_step", "string"), ("largest_loss", "string")], rows)
+        ("MB_kept", "float"), ("tokens_kept", "int"), ("last_step", "string"), ("largest_loss", "string")], rows)
     section = ReportSection("languages", SECTION_TITLES["languages"],
                             "Each bar is a language's input files; the green part is what the final corpus keeps, "
                             "the other parts show the step that dropped the rest.", tables=[table])
@@ -666,10 +673,10 @@ def headlines_section(funnel: Mapping[str, list[dict[str, Any]]], query: Query,
     mb_in = sum(rows[0]["MB_in"] for rows in funnel.values() if rows)
     kept = sum(rows[-1]["files_kept"] for rows in funnel.values() if rows)
     mb_kept = sum(rows[-1]["MB_kept"] for rows in funnel.values() if rows)
-    tokens = sum(rows[-1]["est_tokens_kept"] for rows in funnel.values() if rows)
+    tokens = sum(rows[-1].get("tokens_kept") or 0 for rows in funnel.values() if rows)
     if first_in:
         bullets.append(f"{len(funnel)} language partition{'s' if len(funnel) != 1 else ''}: {first_in:,} files ({mb_in:,.1f} MB) in, {kept:,} files "
-                       f"({mb_kept:,.1f} MB, ~{tokens:,} tokens) kept = {_pct(kept, first_in)}% of files, "
+                       f"({mb_kept:,.1f} MB, {tokens:,} tokens) kept = {_pct(kept, first_in)}% of files, "
                        f"{_pct(mb_kept, mb_in)}% of bytes.")
     reasons: dict[tuple[str, str], list[tuple[int, str]]] = {}
     for step, part, reason, files in query("SELECT step, partition, reason, files FROM drop_reasons", None):

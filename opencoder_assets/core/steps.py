@@ -312,6 +312,9 @@ TRANSFORM_EDIT_SCHEMA = pa.schema([
     ("file_id", pa.string()), ("copyright_removed_chars", pa.int64()), ("copyright_only_file", pa.bool_()),
     ("email", pa.int64()), ("ip_address", pa.int64()), ("password", pa.int64()), ("key", pa.int64()),
     ("name", pa.int64()),
+    # tokens of the transformed content (core/tokens.py; 0 for a file dropped here): counted once per
+    # file, where the content becomes final, so later steps' token figures are sums, not recounts
+    ("tokens", pa.int64()),
 ])
 
 
@@ -356,12 +359,14 @@ def transform(batch: pa.Table, params: TransformParams) -> StepOutput:
         edits["copyright_only_file"].append(res.copyright_only)
         for kind in ("EMAIL", "IP_ADDRESS", "PASSWORD", "KEY", "NAME"):
             edits[kind.lower()].append(int(res.pii_counts.get(kind, 0)))
+    counts = iter(count_tokens(new_content, params.tokenizer))
+    edits["tokens"] = [next(counts) if k else 0 for k in keep]
     kept = batch.filter(pa.array(keep, pa.bool_()))
     kept = kept.set_column(kept.schema.get_field_index("content"), "content", pa.array(new_content, pa.large_string()))
     edit_table = pa.table(edits, schema=TRANSFORM_EDIT_SCHEMA)
     counters = {name: float(pc.sum(edit_table[name].cast(pa.int64())).as_py() or 0)
-                for name in TRANSFORM_EDIT_SCHEMA.names[1:]}
-    counters["kept_tokens"] = float(sum(count_tokens(new_content, params.tokenizer)))
+                for name in TRANSFORM_EDIT_SCHEMA.names[1:] if name != "tokens"}
+    counters["kept_tokens"] = float(sum(edits["tokens"]))
     return StepOutput(kept, decisions_for(batch, keep, reasons, details), {"transform_edits": edit_table}, counters)
 
 
@@ -488,6 +493,9 @@ class SamplingParams:
     seed: int = 42
     tokenizer: str = ""
     partition: str = ""
+    #: transform_edits files of the partition's transformed_code, filled by the caller when they were
+    #: counted with this tokenizer: the per-file counts are reused instead of tokenizing again
+    token_counts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _resolve_tokenizer(self)
@@ -530,17 +538,36 @@ def sampling_target(params: SamplingParams, total: int) -> float | None:
 _MEASURE_SCHEMA = pa.schema([("file_id", pa.string()), ("content_bytes", pa.int64()), ("tokens", pa.int64())])
 
 
+def _known_tokens(files: Sequence[str]) -> pa.Table | None:
+    """(file_id, tokens) of transformed_code's ``transform_edits`` files, or None."""
+    if not files:
+        return None
+    return pa.concat_tables([pq.read_table(f, columns=["file_id", "tokens"]) for f in files])
+
+
 def _measure_shard(params: SamplingParams, item: tuple[str, str]) -> int:
     """(file_id, UTF-8 bytes and tokens of the content) of one input shard, written to
-    ``item[1]``; returns its row count."""
+    ``item[1]``; returns its row count. Tokens come from transformed_code's per-file counts when the
+    caller passed them (same tokenizer, same content); a file without one is counted here."""
     shard, out = item
+    known = _known_tokens(params.token_counts)
     parts = []
     pf = pq.ParquetFile(shard, page_checksum_verification=True)
     for b in pf.iter_batches(batch_size=2000, columns=["file_id", "content"]):
-        parts.append(pa.table({"file_id": b.column("file_id").cast(pa.string()),
+        ids = b.column("file_id").cast(pa.string())
+        if known is not None:
+            idx = pc.index_in(ids, value_set=known["file_id"])
+            tokens = pc.take(known["tokens"], idx).to_pylist()
+            missing = [i for i, t in enumerate(tokens) if t is None]
+            if missing:
+                fresh = count_tokens([b.column("content")[i].as_py() for i in missing], params.tokenizer)
+                for i, t in zip(missing, fresh, strict=True):
+                    tokens[i] = t
+        else:
+            tokens = count_tokens(b.column("content").to_pylist(), params.tokenizer)
+        parts.append(pa.table({"file_id": ids,
                                "content_bytes": pc.binary_length(b.column("content")).cast(pa.int64()),
-                               "tokens": pa.array(count_tokens(b.column("content").to_pylist(), params.tokenizer),
-                                                  pa.int64())}, schema=_MEASURE_SCHEMA))
+                               "tokens": pa.array(tokens, pa.int64())}, schema=_MEASURE_SCHEMA))
     table = pa.concat_tables(parts) if parts else _MEASURE_SCHEMA.empty_table()
     pq.write_table(table, out)
     return table.num_rows
