@@ -153,10 +153,12 @@ def test_token_figures_are_real_counts_of_the_published_content(reported):
     storage = res["storage"]
     funnel = {(r["language"], r["step"]): r["tokens_kept"] for r in parser.tables["funnel"]}
     for lang in ("python", "c"):
-        for step in ("transformed_code", "quality_signals", "filtered_code", "refinecode_code"):
+        for step in ("transformed_code", "filtered_code", "refinecode_code"):
             texts = [t for s in storage.shards(step, lang) for t in pq.read_table(s, columns=["content"])["content"]
                      .to_pylist()]
             assert _num(funnel[(lang, step)]) == sum(count_tokens(texts)) > 0, (lang, step)
+        # quality_signals publishes signals, not content, and keeps every file it reads
+        assert funnel[(lang, "quality_signals")] == funnel[(lang, "transformed_code")]
         assert funnel[(lang, "raw_code")] == "–"  # rendered None
     final = res["storage"].manifest("refinecode_code", "python")["extra"]["kept_tokens"]
     assert _num(funnel[("python", "refinecode_code")]) == final  # the sampling step's own count agrees

@@ -168,7 +168,7 @@ TOKENS_FROM = "transformed_code"  # content is final from here on: tokens are co
 
 def step_tokens(storage: CorpusStorage, partition: str) -> dict[str, int]:
     """Real kept tokens of every published step from ``transformed_code`` on: the per-file counts
-    of ``transform_edits`` summed over each step's kept files (their output shards' ids)."""
+    of ``transform_edits`` summed over each step's kept files (its ``decided kept`` file ids)."""
     if not storage.has(TOKENS_FROM, partition):
         return {}
     edits = storage.shards(TOKENS_FROM, partition, stem="transform_edits")
@@ -182,9 +182,12 @@ def step_tokens(storage: CorpusStorage, partition: str) -> dict[str, int]:
     for step in STEP_NAMES[STEP_NAMES.index(TOKENS_FROM):]:
         if not storage.has(step, partition):
             continue
-        shards = storage.shards(step, partition)
-        ids = pa.chunked_array([pq.read_table(p, columns=["file_id"])["file_id"] for p in shards],
-                               pa.string()) if shards else pa.chunked_array([], pa.string())
+        # the step's kept files, from its per-file decisions (every step writes them, also a step
+        # such as quality_signals that publishes no content shards of its own)
+        kept = [t.filter(pc.equal(t["decision"], "kept"))["file_id"]
+                for t in (pq.read_table(p, columns=["file_id", "decision"])
+                          for p in storage.shards(step, partition, stem="decisions"))]
+        ids = pa.chunked_array([c for k in kept for c in k.chunks], pa.string())
         idx = pc.index_in(ids, value_set=tok["file_id"])
         if idx.null_count:
             raise ValueError(f"{storage.current_dir(step, partition)}: {idx.null_count} kept files have no token count "
