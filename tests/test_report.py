@@ -160,8 +160,9 @@ def test_token_figures_are_real_counts_of_the_published_content(reported):
         # quality_signals publishes signals, not content, and keeps every file it reads
         assert funnel[(lang, "quality_signals")] == funnel[(lang, "transformed_code")]
         assert funnel[(lang, "raw_code")] == "–"  # rendered None
-    final = res["storage"].manifest("refinecode_code", "python")["extra"]["kept_tokens"]
-    assert _num(funnel[("python", "refinecode_code")]) == final  # the sampling step's own count agrees
+    extra = res["storage"].manifest("refinecode_code", "python")["extra"]
+    assert extra["params"]["tokens_reused_from"] == "transformed_code"  # sampling did not tokenize again
+    assert _num(funnel[("python", "refinecode_code")]) == extra["kept_tokens"]  # and its own figure agrees
 
 
 def test_signal_distributions_agree_with_the_thresholds(reported):

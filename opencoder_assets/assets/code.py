@@ -217,7 +217,7 @@ def funnel_markdown(storage: CorpusStorage, partition: str) -> str:
     lines = ["| step | files in | files kept | MB in | MB kept | tokens kept |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in funnel_rows(storage, partition):
-        real = "—" if r["tokens_kept"] is None else f"{r['tokens_kept']:,}"
+        real = "—" if r["tokens_kept"] is None else str(r["tokens_kept"])
         lines.append(f"| {r['step']} | {r['files_in']} | {r['files_kept']} | {r['MB_in']:.2f} | {r['MB_kept']:.2f} | "
                      f"{real} |")
     return "\n".join(lines)
