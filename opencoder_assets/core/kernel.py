@@ -41,6 +41,13 @@ import pyarrow.parquet as pq
 
 from opencoder_assets.core.schema import DECISION_SCHEMA
 
+# One unit = one core: the engine is the parallelism. The Rust tokenizer would otherwise start a
+# thread per core inside every unit (measured: a 1-worker pool used 1.7 cores in transformed_code,
+# and whether it did depended on what the parent had done before forking). Set before any
+# tokenizer is used, in the driver and in every worker (each imports this module); an explicit
+# TOKENIZERS_PARALLELISM in the environment wins.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
 #: Parquet written by the kernel carries page checksums (a second line of defence after the
 #: per-version sha256 manifest).
 WRITE_OPTS: dict[str, Any] = {"write_page_checksum": True, "compression": "zstd"}
