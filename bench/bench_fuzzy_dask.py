@@ -147,7 +147,7 @@ def synthetic_part(work: Path, n_docs: int, bands: int, seed: int = 1) -> tuple[
         pq.write_table(pa.table({"file_id": pc.take(ids, np.repeat(np.arange(n), bands)),
                                  "band": pa.array(np.tile(np.arange(bands, dtype=np.int16), n)),
                                  "band_hash": pa.array(h.reshape(-1))}),
-                       work / "bands" / f"bands-syn-{c:04d}.parquet", compression="zstd")
+                       work / "bands" / f"bands-syn-{c:04d}.parquet", compression="zstd", row_group_size=1_000_000)
         meta = work / "meta" / f"meta-{c:04d}.parquet"
         stars = rng.integers(0, 50, n)
         pq.write_table(pa.table({"file_id": ids,

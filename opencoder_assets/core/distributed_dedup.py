@@ -164,7 +164,9 @@ def find_clusters_distributed(
         pq.write_table(_CLUSTER_SCHEMA.empty_table(), out_path)
         stats.seconds = time.perf_counter() - t0
         return stats
-    bands = dd.read_parquet(parts, columns=["file_id", "band", "band_hash"])
+    # partitions of at most ~32 MiB of Parquet (whole row groups), however the band files were cut
+    bands = dd.read_parquet(parts, columns=["file_id", "band", "band_hash"], split_row_groups="infer",
+                            blocksize="32MiB")
     bands["file_id"] = bands["file_id"].astype("str")
     shuffled = bands.shuffle(on=["band", "band_hash"], npartitions=nparts)
     # one pass over the full band table: keep only rows of colliding groups (a small fraction)
