@@ -202,6 +202,11 @@ def main() -> None:
               f"{disk:.2f} GB of Parquet, built in {time.perf_counter() - t0:.0f} s", flush=True)
 
         spill = work / "dask-spill"
+        import dask
+
+        from opencoder_assets.core.kernel import DASK_WORKER_CONFIG
+
+        dask.config.set(DASK_WORKER_CONFIG)  # what the dask engine sets for the LocalCluster it starts
         with TreeRss(spill) as rss:
             with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                               memory_limit=args.memory_limit, dashboard_address=None,

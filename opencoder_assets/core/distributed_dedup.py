@@ -164,8 +164,9 @@ def find_clusters_distributed(
         pq.write_table(_CLUSTER_SCHEMA.empty_table(), out_path)
         stats.seconds = time.perf_counter() - t0
         return stats
-    # partitions of at most ~32 MiB of Parquet (whole row groups), however the band files were cut
-    bands = dd.read_parquet(parts, columns=["file_id", "band", "band_hash"], split_row_groups="infer",
+    # partitions of at most ~32 MiB (whole row groups) per file, however the band files were cut ("infer"
+    # decides from the first file only: a small first file made whole 8 M-row files single partitions)
+    bands = dd.read_parquet(parts, columns=["file_id", "band", "band_hash"], split_row_groups="adaptive",
                             blocksize="32MiB")
     bands["file_id"] = bands["file_id"].astype("str")
     shuffled = bands.shuffle(on=["band", "band_hash"], npartitions=nparts)

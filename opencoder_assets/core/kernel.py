@@ -483,6 +483,13 @@ class ProcessPoolEngine(Engine):
                 p.join(timeout=5)
 
 
+#: Worker settings for the LocalCluster the dask engine starts (the nannies pass them on; for a
+#: remote cluster put them in the workers' Dask config, docs/scale_out.md): the statistical profiler
+#: walks every thread's stack every 10 ms holding the GIL; measured on a 1-worker LocalCluster,
+#: quality_signals took 545 CPU-s in the worker against 363 on a pool worker (same units).
+DASK_WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
+
+
 class DaskEngine(Engine):
     """A Dask distributed cluster: ``address`` of a running scheduler, else a LocalCluster of
     ``workers`` single-threaded processes. A unit whose worker dies fails the step at once
@@ -500,11 +507,7 @@ class DaskEngine(Engine):
         Client, LocalCluster = distributed.Client, distributed.LocalCluster
 
         dask.config.set({"distributed.scheduler.allowed-failures": 0})
-        # The worker's statistical profiler walks every thread's stack every 10 ms, holding the GIL:
-        # measured on a 1-worker LocalCluster, quality_signals took 545 CPU-s in the worker process
-        # against 363 on a pool worker (same units). Off for the LocalCluster we start (the nannies
-        # pass this config to the workers); for a remote cluster see docs/scale_out.md.
-        dask.config.set({"distributed.worker.profile.enabled": False})
+        dask.config.set(DASK_WORKER_CONFIG)
         # one WARNING line per shuffle start/stop is noise in a step's log
         logging.getLogger("distributed.shuffle._scheduler_plugin").setLevel(logging.ERROR)
         self._cluster = None
