@@ -49,7 +49,7 @@ from opencoder_assets.core.kernel import (
     resolve,
     run_step,
 )
-from opencoder_assets.core.steps import CODE_STEPS, FINAL_STEP, STEP_NAMES, plan_raw_units
+from opencoder_assets.core.steps import CODE_STEPS, FINAL_STEP, STEP_NAMES, plan_raw_units, read_token_counts
 from opencoder_assets.core.transform import redact_pii
 from opencoder_assets.core.validate import check_run_config, check_tables, raise_if_problems
 from opencoder_assets.partitions import language_partitions
@@ -81,16 +81,25 @@ def config_class(spec: StepSpec, *, source_params: bool = False) -> type[Config]
     return model
 
 
+def _token_files(storage: CorpusStorage, partition: str) -> tuple[str, ...]:
+    """transformed_code's ``transform_edits`` files with per-file token counts (none for a version
+    published before they existed)."""
+    if not storage.has(TOKENS_FROM, partition):
+        return ()
+    files = storage.shards(TOKENS_FROM, partition, stem="transform_edits")
+    if not files or "tokens" not in pq.read_schema(files[0]).names:
+        return ()
+    return tuple(str(f) for f in files)
+
+
 def _reusable_token_counts(storage: CorpusStorage, partition: str, tokenizer: str) -> tuple[str, ...]:
     """transformed_code's per-file token files, if they were counted with ``tokenizer``."""
-    if not tokenizer or not storage.has(TOKENS_FROM, partition):
+    files = _token_files(storage, partition)
+    if not tokenizer or not files:
         return ()
     m = storage.manifest(TOKENS_FROM, partition)
     counted_with = ((m.get("extra") or {}).get("params") or {}).get("tokenizer")
-    files = storage.shards(TOKENS_FROM, partition, stem="transform_edits")
-    if counted_with != tokenizer or not files or "tokens" not in pq.read_schema(files[0]).names:
-        return ()
-    return tuple(str(f) for f in files)
+    return files if counted_with == tokenizer else ()
 
 
 def _params(spec: StepSpec, config: Config, partition: str, sources: CodeSources, settings: PipelineSettings,
@@ -169,14 +178,8 @@ TOKENS_FROM = "transformed_code"  # content is final from here on: tokens are co
 def step_tokens(storage: CorpusStorage, partition: str) -> dict[str, int]:
     """Real kept tokens of every published step from ``transformed_code`` on: the per-file counts
     of ``transform_edits`` summed over each step's kept files (its ``decided kept`` file ids)."""
-    if not storage.has(TOKENS_FROM, partition):
-        return {}
-    edits = storage.shards(TOKENS_FROM, partition, stem="transform_edits")
-    if not edits:
-        return {}
-    tok = pa.concat_tables([pq.read_table(p, columns=["file_id", "tokens"]) for p in edits]) \
-        if "tokens" in pq.read_schema(edits[0]).names else None
-    if tok is None:  # a version published before per-file tokens existed
+    tok = read_token_counts(_token_files(storage, partition))
+    if tok is None:
         return {}
     out: dict[str, int] = {}
     for step in STEP_NAMES[STEP_NAMES.index(TOKENS_FROM):]:

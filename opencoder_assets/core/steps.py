@@ -11,6 +11,7 @@ text that will be trained on) -> filter -> per-language sampling.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -538,8 +539,11 @@ def sampling_target(params: SamplingParams, total: int) -> float | None:
 _MEASURE_SCHEMA = pa.schema([("file_id", pa.string()), ("content_bytes", pa.int64()), ("tokens", pa.int64())])
 
 
-def _known_tokens(files: Sequence[str]) -> pa.Table | None:
-    """(file_id, tokens) of transformed_code's ``transform_edits`` files, or None."""
+@functools.lru_cache(maxsize=1)
+def read_token_counts(files: tuple[str, ...]) -> pa.Table | None:
+    """(file_id, tokens) of transformed_code's ``transform_edits`` files, or None. Cached per process:
+    every shard task of a run asks for the same (immutable, versioned) files, and a worker reads them
+    once instead of once per shard."""
     if not files:
         return None
     return pa.concat_tables([pq.read_table(f, columns=["file_id", "tokens"]) for f in files])
@@ -550,7 +554,7 @@ def _measure_shard(params: SamplingParams, item: tuple[str, str]) -> int:
     ``item[1]``; returns its row count. Tokens come from transformed_code's per-file counts when the
     caller passed them (same tokenizer, same content); a file without one is counted here."""
     shard, out = item
-    known = _known_tokens(params.token_counts)
+    known = read_token_counts(tuple(params.token_counts))
     parts = []
     pf = pq.ParquetFile(shard, page_checksum_verification=True)
     for b in pf.iter_batches(batch_size=2000, columns=["file_id", "content"]):
