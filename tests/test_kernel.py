@@ -342,6 +342,14 @@ def _shard(tmp_path: Path, n: int, die_at: int | None = None) -> Path:
     return path
 
 
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie; a process reaped mid-read counts as gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
 def _children() -> set[int]:
     """Live child processes of this test process (read from /proc, no helper process)."""
     me = os.getpid()
@@ -378,7 +386,7 @@ def test_killed_pool_worker_fails_the_step_fast_and_leaves_no_process(tmp_path):
             try:
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
                 state = Path(f"/proc/{pid}/stat").read_text().split()[2]
-            except FileNotFoundError:
+            except (FileNotFoundError, ProcessLookupError):
                 continue
             if "forkserver" not in cmd and "resource_tracker" not in cmd and state != "Z":
                 out.add(pid)
@@ -403,10 +411,9 @@ def test_pool_workers_stop_on_sigterm_even_if_the_parent_ignores_it(tmp_path):
         for pid in pids:
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
-        while any(Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().split()[2]
-                  for p in pids) and time.monotonic() < deadline:
+        while any(_running(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.1)
-        alive = [p for p in pids if Path(f"/proc/{p}").exists() and Path(f"/proc/{p}/stat").read_text().split()[2] != "Z"]
+        alive = [p for p in pids if _running(p)]
         assert not alive
         engine.close()
     finally:
