@@ -119,16 +119,60 @@ def pipeline_resources(tmp_path: Path):
     return make
 
 
+#: Instance contexts entered while a test body runs and not yet exited: id -> test id. Dagster
+#: keeps the current instance's defs-state storage in a ContextVar; an ``instance`` opened from a
+#: ref by a ``build_*_context(...)`` that is never entered/exited is exited by the garbage
+#: collector at a random later point, resetting that variable to a dead instance in whichever test
+#: runs then ("Attempted to resolve undefined DagsterInstance weakref", a CI flake). The test that
+#: opens one and leaves it open fails instead, naming the cause.
+_OPEN_INSTANCE_CONTEXTS: dict[int, str] = {}
+_CURRENT_TEST: list[str] = [""]
+
+
+def _track_instance_contexts() -> None:
+    import contextlib
+    import itertools
+
+    from dagster._core.storage.defs_state import base
+
+    original = base.set_defs_state_storage
+    ids = itertools.count()
+
+    @contextlib.contextmanager
+    def tracked(storage):
+        key = next(ids)
+        _OPEN_INSTANCE_CONTEXTS[key] = _CURRENT_TEST[0]
+        try:
+            with original(storage):
+                yield
+        finally:
+            _OPEN_INSTANCE_CONTEXTS.pop(key, None)
+
+    base.set_defs_state_storage = tracked  # DagsterInstance.__enter__ looks it up at each call
+
+
+_track_instance_contexts()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    _CURRENT_TEST[0] = item.nodeid
+    yield
+    _CURRENT_TEST[0] = ""
+    left = [k for k, t in _OPEN_INSTANCE_CONTEXTS.items() if t == item.nodeid]
+    for k in left:
+        _OPEN_INSTANCE_CONTEXTS.pop(k, None)
+    if left:
+        pytest.fail(f"{item.nodeid} left {len(left)} Dagster instance context(s) open: use "
+                    "`with build_sensor_context(...)/build_schedule_context(...) as ctx:` (an unexited "
+                    "context is closed by the garbage collector later, breaking another test)", pytrace=False)
+
+
 @pytest.fixture(autouse=True)
 def _no_leaked_dagster_state_storage():
-    """Dagster keeps the defs-state storage of the last instance in a ContextVar; a test that
-    disposed its instance would otherwise break the next ``materialize()`` ("Attempted to resolve
-    undefined DagsterInstance weakref"). Each test starts without one."""
-    try:
-        from dagster._core.storage.defs_state import base
-    except ImportError:  # pragma: no cover - other dagster versions
-        yield
-        return
+    """Each test starts without a current defs-state storage (see ``_OPEN_INSTANCE_CONTEXTS``)."""
+    from dagster._core.storage.defs_state import base
+
     token = base._current_storage.set(None)
     try:
         yield

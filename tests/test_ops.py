@@ -95,15 +95,19 @@ def test_nightly_schedule_requests_only_stale_partitions(corpus, pipeline_resour
     res = pipeline_resources([root], manifest)
     repo = _defs(res).get_repository_def()
     with instance_for_test() as instance:
-        ctx = build_schedule_context(instance=instance, repository_def=repo,
-                                     scheduled_execution_time=dt.datetime(2030, 1, 1, 2, tzinfo=dt.timezone.utc))
-        assert nightly_stale_partitions_schedule.evaluate_tick(ctx).skip_message  # nothing indexed yet
+        # contexts are entered and exited: one left to the garbage collector exits the instance it
+        # opened from the ref at a random later point, resetting Dagster's current defs-state
+        # storage to this (by then dead) instance in whichever test runs at that moment
+        with build_schedule_context(instance=instance, repository_def=repo,
+                                    scheduled_execution_time=dt.datetime(2030, 1, 1, 2, tzinfo=dt.timezone.utc)) as ctx:
+            assert nightly_stale_partitions_schedule.evaluate_tick(ctx).skip_message  # nothing indexed yet
         assert _run(instance, res, "python").success
         now = time.time()
         # c has files in the index but was never run; python is fresh
         assert stale_partitions(instance, now) == {"c": "never materialized"}
-        data = nightly_stale_partitions_schedule.evaluate_tick(build_schedule_context(
-            instance=instance, repository_def=repo, scheduled_execution_time=dt.datetime.now(dt.timezone.utc)))
+        with build_schedule_context(instance=instance, repository_def=repo,
+                                    scheduled_execution_time=dt.datetime.now(dt.timezone.utc)) as ctx:
+            data = nightly_stale_partitions_schedule.evaluate_tick(ctx)
         reqs = data.run_requests
         assert [r.partition_key for r in reqs] == ["c"]
         assert reqs[0].run_config == {}  # one process per run whatever the size (in_process_executor)
@@ -128,9 +132,9 @@ def test_new_code_sensor_triggers_reindex_then_affected_partitions(corpus, pipel
     defs = _defs(res)
     with instance_for_test() as instance:
         def tick(cursor):
-            ctx = build_sensor_context(instance=instance, cursor=cursor, resources={"sources": res["sources"]},
-                                       definitions=defs)
-            return new_code_sensor.evaluate_tick(ctx)
+            with build_sensor_context(instance=instance, cursor=cursor, resources={"sources": res["sources"]},
+                                      definitions=defs) as ctx:
+                return new_code_sensor.evaluate_tick(ctx)
 
         first = tick(None)  # never indexed: everything is new
         assert len(first.run_requests) == 1
@@ -170,12 +174,12 @@ def test_new_code_sensor_triggers_reindex_then_affected_partitions(corpus, pipel
         result = defs.resolve_job_def("source_index_job").execute_in_process(
             instance=instance, tags={PARTITIONS_TAG: "c,python"})
         assert result.success
-        ctx = build_sensor_context(instance=instance, cursor=None, definitions=defs)
-        follow = reindexed_partitions_sensor.evaluate_tick(ctx)
+        with build_sensor_context(instance=instance, cursor=None, definitions=defs) as ctx:
+            follow = reindexed_partitions_sensor.evaluate_tick(ctx)
         assert sorted(r.partition_key for r in follow.run_requests) == ["c", "python"]
         assert {r.job_name for r in follow.run_requests} == {"refinecode_job"}
-        again = reindexed_partitions_sensor.evaluate_tick(
-            build_sensor_context(instance=instance, cursor=follow.cursor, definitions=defs))
+        with build_sensor_context(instance=instance, cursor=follow.cursor, definitions=defs) as ctx:
+            again = reindexed_partitions_sensor.evaluate_tick(ctx)
         assert not again.run_requests
 
 
@@ -184,8 +188,9 @@ def test_first_tick_after_existing_index_only_records_baseline(corpus, pipeline_
     res = pipeline_resources([root], manifest)
     with instance_for_test() as instance:
         assert materialize(SOURCE_INDEX, resources=res, instance=instance).success
-        ctx = build_sensor_context(instance=instance, resources={"sources": res["sources"]}, definitions=_defs(res))
-        data = new_code_sensor.evaluate_tick(ctx)
+        with build_sensor_context(instance=instance, resources={"sources": res["sources"]},
+                                  definitions=_defs(res)) as ctx:
+            data = new_code_sensor.evaluate_tick(ctx)
         assert not data.run_requests and data.cursor
 
 
