@@ -195,16 +195,21 @@ def _exact_dedup_dask(shards: list[Path], out: Path, client: Any) -> GlobalResul
 
     cols = ["file_id", "sha256", "stars", "commit_time"]
     ddf = dd.read_parquet([str(s) for s in shards], columns=cols)
-    nparts = max(1, min(len(shards) * 2, 64))
+    # partitions sized by rows (~1 M each, a few tens of MB of these four columns), at least two per
+    # worker: a shuffle's cost grows with its partition count, not only with the rows it moves
+    rows = sum(pq.ParquetFile(s).metadata.num_rows for s in shards)
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    nparts = max(2 * workers, -(-rows // 1_000_000))
     ranked = ddf.shuffle("sha256", npartitions=nparts).map_partitions(
         _rank_sha_groups, meta={"file_id": "str", "survivor": "str", "n": "int64"})
     ranked = client.persist(ranked)
-    total, distinct = client.compute([ranked["file_id"].count(), ranked["file_id"].nunique()], sync=True)
+    # one round trip for every figure (each .compute() is a scheduler round trip of its own)
+    total, distinct, dups, groups_df, largest = client.compute(
+        [ranked["file_id"].count(), ranked["file_id"].nunique(), ranked[ranked["file_id"] != ranked["survivor"]],
+         ranked[ranked["n"] > 1]["survivor"].nunique(), ranked["n"].max()], sync=True)
     if int(total) != int(distinct):
         raise ValueError(f"file_id is not unique across {len(shards)} shards ({int(total) - int(distinct)} repeats)")
-    dups = ranked[ranked["file_id"] != ranked["survivor"]].compute()
-    groups_df = ranked[ranked["n"] > 1]["survivor"].nunique().compute()
-    largest = int(ranked["n"].max().compute()) if int(total) else 0
+    largest = int(largest) if int(total) else 0
     dups = dups.sort_values("file_id", kind="mergesort")
     table = pa.table({"file_id": pa.array(dups["file_id"].tolist(), pa.string()),
                       "keep": pa.array([False] * len(dups), pa.bool_()),
