@@ -180,6 +180,9 @@ def main() -> None:
     ap.add_argument("--memory-limit", default="3GB", help="per Dask worker (spills to disk beyond it)")
     ap.add_argument("--real-files", type=int, default=3000)
     ap.add_argument("--work", default=None)
+    ap.add_argument("--local-max-edges", type=int, default=0,
+                    help="candidate edges up to which components are computed on the client "
+                         "(default 0: label propagation on the cluster, the path for any size)")
     args = ap.parse_args()
 
     from distributed import Client, LocalCluster
@@ -213,11 +216,12 @@ def main() -> None:
                               local_directory=str(spill)) as cluster, Client(cluster) as client:
                 t1 = time.perf_counter()
                 st = find_clusters_distributed(work / "bands", work / "clusters.parquet", params,
-                                               real_inputs + metas, client)
+                                               real_inputs + metas, client, local_max_edges=args.local_max_edges)
                 wall = time.perf_counter() - t1
         print(f"clustering on Dask ({args.workers} workers x 1 thread, memory_limit {args.memory_limit}): "
               f"{wall:.0f} s wall, {args.docs / wall:,.0f} docs/s, {st.candidate_edges:,} candidate edges, "
-              f"{st.cc_iterations} label-propagation iterations, {st.clusters:,} clusters, "
+              f"components on the {st.components_on} ({st.cc_iterations} label-propagation iterations), "
+              f"{st.clusters:,} clusters, "
               f"{st.clustered_docs:,} clustered docs, {st.removed:,} removed")
         print(f"peak RSS, driver + all Dask processes summed: {rss.peak_total_kb / 2**20:.2f} GB "
               f"(target <= 8 GB); per process: "

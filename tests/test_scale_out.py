@@ -73,10 +73,16 @@ def client():
 PARAMS = FuzzyDedupParams(num_perm=256, bands=32, rows=8, batch_rows=40)
 
 
-def test_dask_clusters_identical_to_single_process(shards, client, tmp_path):
+@pytest.mark.parametrize("components_on", ["cluster", "client"])
+def test_dask_clusters_identical_to_single_process(shards, client, tmp_path, components_on):
+    """Connected components by label propagation on the cluster, or in one pass on the client
+    (a small candidate graph): the same clusters as the single-process path either way."""
     compute_band_hashes(shards, tmp_path / "bands", PARAMS)
     single = find_clusters(tmp_path / "bands", tmp_path / "single.parquet", PARAMS, shards)
-    dist = find_clusters_distributed(tmp_path / "bands", tmp_path / "dask.parquet", PARAMS, shards, client)
+    dist = find_clusters_distributed(tmp_path / "bands", tmp_path / "dask.parquet", PARAMS, shards, client,
+                                     local_max_edges=0 if components_on == "cluster" else None)
+    assert dist.components_on == components_on
+    assert (dist.cc_iterations > 1) == (components_on == "cluster")
     a = pq.read_table(tmp_path / "single.parquet")
     b = pq.read_table(tmp_path / "dask.parquet")
     assert single.clusters >= 20 and dist.clusters == single.clusters
@@ -91,9 +97,9 @@ def test_dask_clusters_do_not_depend_on_the_partition_count(shards, client, tmp_
     import opencoder_assets.core.distributed_dedup as dd_mod
 
     compute_band_hashes(shards, tmp_path / "bands", PARAMS)
-    find_clusters_distributed(tmp_path / "bands", tmp_path / "few.parquet", PARAMS, shards, client)
+    find_clusters_distributed(tmp_path / "bands", tmp_path / "few.parquet", PARAMS, shards, client, local_max_edges=0)
     monkeypatch.setattr(dd_mod, "ROWS_PER_PARTITION", 97)
-    many = find_clusters_distributed(tmp_path / "bands", tmp_path / "many.parquet", PARAMS, shards, client)
+    many = find_clusters_distributed(tmp_path / "bands", tmp_path / "many.parquet", PARAMS, shards, client, local_max_edges=0)
     assert many.clusters >= 20
     a, b = pq.read_table(tmp_path / "few.parquet"), pq.read_table(tmp_path / "many.parquet")
     assert a.drop_columns(["est_similarity"]).equals(b.drop_columns(["est_similarity"]))

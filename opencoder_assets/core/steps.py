@@ -263,9 +263,11 @@ def fuzzy_dedup_global(shards: list[Path], work_dir: Path, params: FuzzyDedupPar
 
         cst = find_clusters_distributed(band_dir, clusters, params, shards, client)
         hist, largest = _cluster_summary(clusters)
+        dask_stats = {"components_on": cst.components_on, "cc_iterations": cst.cc_iterations}
     else:
         cst = find_clusters(band_dir, clusters, params, shards)
         hist, largest = cst.size_histogram, cst.largest_clusters
+        dask_stats = {}
     verdicts = work_dir / "fuzzy_verdicts.parquet"
     con = duckdb.connect()
     try:
@@ -291,7 +293,8 @@ def fuzzy_dedup_global(shards: list[Path], work_dir: Path, params: FuzzyDedupPar
              "bands_x_rows": f"{params.bands} x {params.rows}"
              + (f" (from target_jaccard={params.target_jaccard})" if params.target_jaccard is not None else ""),
              "params": params.__dict__.copy(),
-             "cluster_engine": "dask" if client is not None and params.verify_jaccard is None else "duckdb"}
+             "cluster_engine": "dask" if client is not None and params.verify_jaccard is None else "duckdb",
+             **dask_stats}
     return GlobalResult(verdicts, sides={"dedup_clusters": clusters}, stats=stats)
 
 
