@@ -410,3 +410,23 @@ def test_asset_lists_wire_into_definitions(tmp_path: Path) -> None:
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {"algorithmic_corpus", "synthetic_snippets", "code_textbooks", "annealing_mix", "package_instruct",
             "sft_stage1", "sft_stage2", "benchmark_sets", "sft_decontaminated"} <= keys
+
+
+def test_synthetic_snippets_refuses_without_bwrap_before_asking_the_teacher(env, monkeypatch) -> None:
+    """No kernel isolation on the machine: the asset fails naming the opt-in, and the teacher is
+    never asked (no model output is produced that nothing could safely run)."""
+    import shutil
+
+    server, res, _tmp = env
+    for lang in ("python", "java"):
+        assert materialize([algorithmic_corpus], partition_key=lang, resources=res).success
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "bwrap" else real_which(name, *a, **k))
+    before = server.count
+    result = materialize([synthetic_snippets], resources=res, raise_on_error=False,
+                         run_config={"ops": {"synthetic_snippets": {"config": {"max_seeds": 5}}}})
+    assert not result.success
+    text = _failure_text(result)
+    assert "bwrap not found" in text and "unsafe-audit-only" in text and "NOT a security boundary" in text
+    assert server.count == before  # refused before the first teacher request
+    assert not res["storage"].has("synthetic_snippets", None)

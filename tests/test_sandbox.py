@@ -197,12 +197,21 @@ def test_host_files_are_invisible(sandbox: Sandbox, tmp_path: Path, prefix: str)
     _open_to_others(secret, 0o644)
     project_file = Path(sandbox_module.__file__).resolve()
     project_line = project_file.read_text().splitlines()[0]
-    targets = ["/etc/passwd", str(project_file), str(secret), "/work/main/README.md"]
+    # a real metrics store (DuckDB file) of a pipeline run, readable by anyone on the host
+    from resources import MetricsStore
+
+    store = MetricsStore(db_path=str(tmp_path / "metrics.duckdb"))
+    store.record_failure("run-1", "refinecode_job", f"failure {token}")
+    metrics_db = Path(store.db_path)
+    assert metrics_db.is_file()
+    _open_to_others(metrics_db, 0o644)
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    targets = ["/etc/passwd", str(project_file), str(secret), str(metrics_db), str(readme)]
     program = prefix + (
         "import os\n"
         f"for p in {targets!r}:\n"
         "    try:\n"
-        "        data = open(p).read()\n"
+        "        data = open(p, 'rb').read().decode('latin-1')\n"
         "    except OSError as exc:\n"
         "        print('denied', type(exc).__name__)\n"
         "    else:\n"

@@ -4,7 +4,7 @@ Starts ``dagster dev`` on loopback (own process group, killed as a group: ``dags
 a plain SIGTERM from a background job), drives Debian's headless Chromium with Playwright
 (``playwright`` from PyPI, but never its own browser download), asserts the run succeeded and
 the asset page shows the materialization metadata, and saves a screenshot: into
-``$OPENCODER_TEST_ARTIFACTS`` when set (e.g. a CI artifacts dir), else the test's tmp dir --
+``$OPENCODER_ARTIFACTS`` when set (e.g. a CI artifacts dir), else the test's tmp dir --
 never into the checkout.
 """
 
@@ -31,7 +31,7 @@ CHROMIUM = os.environ.get("OPENCODER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 #: where the screenshot goes (kept after the run); unset: the test's tmp dir
-ARTIFACTS_ENV = "OPENCODER_TEST_ARTIFACTS"
+ARTIFACTS_ENV = "OPENCODER_ARTIFACTS"
 
 pytestmark = pytest.mark.timeout(300)
 
