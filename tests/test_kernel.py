@@ -472,3 +472,29 @@ def test_target_jaccard_derives_bands_and_rows_from_datasketch(repos, pipeline_r
     assert derived["bands_x_rows"] == f"{b} x {r} (from target_jaccard=0.7)"
     assert derived["params"]["bands"] == b and derived["params"]["rows"] == r
     assert derived["removed"] >= paper["removed"] >= 5
+
+
+def test_raw_units_stream_the_index_in_order(tmp_path):
+    """raw_code's plan reads the partition's index rows batch by batch (one unit held at a time):
+    units of exactly ``unit_rows`` rows (the last one shorter), in index order, only this partition,
+    across index shards whose batches straddle unit boundaries."""
+    import pyarrow as pa
+
+    from opencoder_assets.core.steps import plan_raw_units
+
+    shards = []
+    n = 0
+    for s in range(3):
+        langs = ["python" if (n + i) % 3 else "c" for i in range(50)]
+        t = pa.table({"path": [f"r/f{n + i:04d}.x" for i in range(50)], "partition": langs})
+        n += 50
+        path = tmp_path / f"index-{s}.parquet"
+        pq.write_table(t, path, row_group_size=9)  # batches of 9 rows, units of 7
+        shards.append(path)
+    units = plan_raw_units(shards, [], "python", tmp_path / "work", 7)
+    rows = [pq.read_table(u.payload[1]) for u in units]
+    assert [r.num_rows for r in rows[:-1]] == [7] * (len(rows) - 1) and 0 < rows[-1].num_rows <= 7
+    expected = pa.concat_tables(pq.read_table(s) for s in shards)
+    expected = expected.filter(pa.compute.equal(expected["partition"], "python"))["path"].to_pylist()
+    assert [p for r in rows for p in r["path"].to_pylist()] == expected
+    assert [u.key for u in units] == [f"{i:05d}-00000" for i in range(len(units))]

@@ -562,34 +562,26 @@ class StepRun:
     tables: dict[str, list[str]]
 
 
-def split_verdicts(verdicts: Path, shard_of: Callable[[], pa.Table], out_dir: Path) -> None:
+def split_verdicts(verdicts: Path, input_shards: Sequence[Path], out_dir: Path) -> None:
     """Write the verdicts of each input shard to ``out_dir/<shard name>.parquet`` (units load only
-    their own shard's verdicts)."""
+    their own shard's verdicts). DuckDB joins the verdicts with the shards' ``file_id`` column and
+    file names out of core: the driver never holds one row per input file."""
     import duckdb
 
     out_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     try:
-        con.register("ids", shard_of())
         con.execute("SET preserve_insertion_order = false")
-        con.execute("CREATE TABLE v AS SELECT v.file_id, v.keep, v.reason, v.detail, ids.shard FROM "
-                    "read_parquet(?) v JOIN ids USING (file_id)", [str(verdicts)])
+        con.execute("CREATE TABLE v AS SELECT v.file_id, v.keep, v.reason, v.detail, parse_filename(ids.filename) "
+                    "AS shard FROM read_parquet(?) v JOIN (SELECT CAST(file_id AS VARCHAR) AS file_id, filename "
+                    "FROM read_parquet(?, filename = true)) ids USING (file_id)",
+                    [str(verdicts), [str(s) for s in input_shards]])
         for (shard,) in con.execute("SELECT DISTINCT shard FROM v").fetchall():
             tbl = con.execute("SELECT file_id, keep, reason, detail FROM v WHERE shard = ? ORDER BY file_id",
                               [shard]).fetch_arrow_table()
             pq.write_table(tbl.cast(VERDICT_SCHEMA), out_dir / f"{shard}.parquet")
     finally:
         con.close()
-
-
-def shard_ids(shards: Sequence[Path]) -> pa.Table:
-    """(file_id, shard name) of every input row, for routing verdicts to units."""
-    parts = []
-    for s in shards:
-        ids = pq.read_table(s, columns=["file_id"])["file_id"].cast(pa.string())
-        parts.append(pa.table({"file_id": ids, "shard": pa.array([Path(s).name] * len(ids), pa.string())}))
-    return pa.concat_tables(parts) if parts else pa.table({"file_id": pa.array([], pa.string()),
-                                                            "shard": pa.array([], pa.string())})
 
 
 def run_step(
@@ -621,7 +613,7 @@ def run_step(
             tables.setdefault(name, []).append(target.name)
         if result.verdicts is not None:
             verdicts_dir = work_dir / "verdicts"
-            split_verdicts(result.verdicts, lambda: shard_ids(input_shards), verdicts_dir)
+            split_verdicts(result.verdicts, input_shards, verdicts_dir)
     task = UnitTask(spec.name, partition, spec_module, params, str(out_dir), batch_rows,
                     str(verdicts_dir) if verdicts_dir else None)
     total = UnitSummary("all")

@@ -107,13 +107,29 @@ def plan_raw_units(index_shards: Sequence[Path], tables: Sequence[str], partitio
 
     units: list[Unit] = []
     if index_shards:
+        # streamed in index order, one unit's rows held at a time (not the partition's whole index)
         dataset = pads.dataset([str(p) for p in index_shards], format="parquet")
-        rows = dataset.to_table(filter=pads.field("partition") == partition)
+        batches = dataset.to_batches(filter=pads.field("partition") == partition, use_threads=False)
         work_dir.mkdir(parents=True, exist_ok=True)
-        for i, start in enumerate(range(0, rows.num_rows, unit_rows)):
-            path = work_dir / f"index-{i:05d}.parquet"
-            pq.write_table(rows.slice(start, unit_rows), path)
-            units.append(Unit(f"{i:05d}-00000", str(path), (), payload=("index", str(path))))
+        pending: list[pa.RecordBatch] = []
+        held = 0
+
+        def flush(rows: pa.Table) -> None:
+            path = work_dir / f"index-{len(units):05d}.parquet"
+            pq.write_table(rows, path)
+            units.append(Unit(f"{len(units):05d}-00000", str(path), (), payload=("index", str(path))))
+
+        for batch in batches:
+            if batch.num_rows:
+                pending.append(batch)
+                held += batch.num_rows
+            while held >= unit_rows:
+                table = pa.Table.from_batches(pending)
+                flush(table.slice(0, unit_rows))
+                rest = table.slice(unit_rows)
+                pending, held = rest.to_batches(), rest.num_rows
+        if held:
+            flush(pa.Table.from_batches(pending))
     for j, table in enumerate(sorted(str(t) for t in tables)):
         units.append(Unit(f"t{j:04d}-00000", table, (), payload=("table", table)))
     return units
