@@ -64,6 +64,7 @@ class RssSampler:
 
     def __init__(self) -> None:
         self.peak_kb = 0
+        self.start_kb = 0  # resident when the step starts: what earlier steps (and the walk) left behind
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
 
@@ -75,6 +76,9 @@ class RssSampler:
             self._stop.wait(0.2)
 
     def __enter__(self) -> RssSampler:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                self.start_kb = int(line.split()[1])
         self._t.start()
         return self
 
@@ -106,8 +110,11 @@ def run_config(repos: Path, work: Path, kind: str, workers: int) -> dict:
            "metrics": MetricsStore(db_path=str(work / "metrics.duckdb")),
            "settings": PipelineSettings(),
            "engine": ExecutionEngine(kind=kind, workers=workers, dask_scheduler=None)}
-    assert materialize([source_index], resources=res).success
+    with RssSampler() as walk:
+        assert materialize([source_index], resources=res).success
     steps = {}
+    print(f"  {kind} x{workers}: driver RSS {walk.start_kb / 1024:.0f} MB before source_index, "
+          f"{walk.peak_kb / 1024:.0f} MB peak during it", flush=True)
     for a in STEP_ASSETS:
         t0 = time.perf_counter()
         with RssSampler() as driver:
@@ -117,6 +124,7 @@ def run_config(repos: Path, work: Path, kind: str, workers: int) -> dict:
         steps[a.key.to_user_string()] = {"wall": wall, "cpu": float(m["extra"].get("cpu_seconds", 0)),
                                          "rss": float(m["extra"].get("unit_peak_rss_mb", 0)),
                                          "driver_rss": driver.peak_kb / 1024,
+                                         "driver_rss_added": max(0, driver.peak_kb - driver.start_kb) / 1024,
                                          "mb": m["counts"]["input_bytes"] / 1e6, "files": m["counts"]["input_count"],
                                          "kept": m["counts"]["kept"]}
     _close_all()
@@ -193,9 +201,10 @@ def main() -> None:
                 resid = (ys[-1] - (slope * xs[-1] + icept)) / max(ys[-1], 1e-9) * 100
                 rss = "/".join(f"{results[(n, kind, workers)][s]['rss']:.0f}" for n in sizes)
                 drss = "/".join(f"{results[(n, kind, workers)][s]['driver_rss']:.0f}" for n in sizes)
+                dadd = "/".join(f"{results[(n, kind, workers)][s]['driver_rss_added']:.0f}" for n in sizes)
                 print(f"  {s:<20} {slope:7.3f} s/MB + {icept:6.2f} s   residual {resid:+5.1f}%   "
                       f"({xs[-1] / max(ys[-1], 1e-9):.2f} MB/CPU-s at N={sizes[-1]})  worker RSS {rss} MB, "
-                      f"driver RSS {drss} MB")
+                      f"driver RSS {drss} MB (added by the step {dadd} MB)")
     finally:
         if not args.keep:
             shutil.rmtree(scratch, ignore_errors=True)
