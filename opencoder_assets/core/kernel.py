@@ -569,6 +569,8 @@ def split_verdicts(verdicts: Path, input_shards: Sequence[Path], out_dir: Path) 
     import duckdb
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    if not input_shards:  # nothing kept upstream: no unit to route verdicts to
+        return
     con = duckdb.connect()
     try:
         con.execute("SET preserve_insertion_order = false")
