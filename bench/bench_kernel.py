@@ -58,6 +58,13 @@ def find_files(n: int, extra_roots: list[str]) -> list[Path]:
     return out[:n]
 
 
+def _vmrss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
 class RssSampler:
     """Largest resident set of this (driver) process while a step runs: /proc/self/status VmRSS
     sampled every 0.2 s, because ru_maxrss is a high-water mark of the whole benchmark."""
@@ -70,15 +77,11 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+            self.peak_kb = max(self.peak_kb, _vmrss_kb())
             self._stop.wait(0.2)
 
     def __enter__(self) -> RssSampler:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                self.start_kb = int(line.split()[1])
+        self.start_kb = _vmrss_kb()
         self._t.start()
         return self
 

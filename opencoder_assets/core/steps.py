@@ -165,7 +165,7 @@ def exact_dedup_global(shards: list[Path], work_dir: Path, params: ExactDedupPar
         return GlobalResult(out, stats={"duplicate_groups": 0, "largest_group": 0, "keep_order": KEEP_ORDER})
     client = getattr(engine, "client", None)
     if client is not None:
-        return _exact_dedup_dask(shards, out, client)
+        return _exact_dedup_dask(shards, out, client, engine.workers)
     con = duckdb.connect()
     try:
         con.execute(f"SET memory_limit = {_q(params.memory_limit)}")
@@ -204,7 +204,7 @@ def _rank_sha_groups(df):  # pandas partition holding whole sha256 groups
     return out
 
 
-def _exact_dedup_dask(shards: list[Path], out: Path, client: Any) -> GlobalResult:
+def _exact_dedup_dask(shards: list[Path], out: Path, client: Any, workers: int) -> GlobalResult:
     """The same ranking as a shuffle on the Dask cluster: rows hash-partitioned by sha256, each
     partition ranks its whole groups (stars desc, commit time desc, nulls last, file id asc)."""
     import dask.dataframe as dd
@@ -214,7 +214,6 @@ def _exact_dedup_dask(shards: list[Path], out: Path, client: Any) -> GlobalResul
     # partitions sized by rows (~1 M each, a few tens of MB of these four columns), at least two per
     # worker: a shuffle's cost grows with its partition count, not only with the rows it moves
     rows = sum(pq.ParquetFile(s).metadata.num_rows for s in shards)
-    workers = max(1, len(client.scheduler_info().get("workers", {})))
     nparts = max(2 * workers, -(-rows // 1_000_000))
     ranked = ddf.shuffle("sha256", npartitions=nparts).map_partitions(
         _rank_sha_groups, meta={"file_id": "str", "survivor": "str", "n": "int64"})
@@ -279,11 +278,12 @@ def fuzzy_dedup_global(shards: list[Path], work_dir: Path, params: FuzzyDedupPar
 
         cst = find_clusters_distributed(band_dir, clusters, params, shards, client)
         hist, largest = _cluster_summary(clusters)
-        dask_stats = {"components_on": cst.components_on, "cc_iterations": cst.cc_iterations}
+        engine_stats = {"cluster_engine": "dask", "components_on": cst.components_on,
+                        "cc_iterations": cst.cc_iterations}
     else:
         cst = find_clusters(band_dir, clusters, params, shards)
         hist, largest = cst.size_histogram, cst.largest_clusters
-        dask_stats = {}
+        engine_stats = {"cluster_engine": "duckdb"}
     verdicts = work_dir / "fuzzy_verdicts.parquet"
     con = duckdb.connect()
     try:
@@ -309,8 +309,7 @@ def fuzzy_dedup_global(shards: list[Path], work_dir: Path, params: FuzzyDedupPar
              "bands_x_rows": f"{params.bands} x {params.rows}"
              + (f" (from target_jaccard={params.target_jaccard})" if params.target_jaccard is not None else ""),
              "params": params.__dict__.copy(),
-             "cluster_engine": "dask" if client is not None and params.verify_jaccard is None else "duckdb",
-             **dask_stats}
+             **engine_stats}
     return GlobalResult(verdicts, sides={"dedup_clusters": clusters}, stats=stats)
 
 
